@@ -1,0 +1,1 @@
+//! Benchmarks for zeus live in `benches/`; see `benches/README.md`.

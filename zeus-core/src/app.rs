@@ -1,0 +1,161 @@
+//! The library entry point: a `Zeus` holds the registries (built-in and user services) and
+//! turns command-line options into a prepared, fully validated instance.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use figment::Figment;
+
+use crate::config::{
+    self, ConfigError, ConfigErrors, ConfigOptions, Entry, LoadedConfig, Registries,
+};
+use crate::config::{SchedulerConfig, ServiceConfig};
+use crate::error::CoreError;
+use crate::manager::{self, RunDir};
+use crate::service::{Service, ServiceRegistry, Settings};
+
+/// A zeus runtime with its registries; the CLI and Rust users start here.
+#[derive(Debug, Clone)]
+pub struct Zeus {
+    services: ServiceRegistry,
+}
+
+impl Default for Zeus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A configuration loaded, validated and turned into service objects, before anything runs.
+pub struct Prepared {
+    /// The configuration and its layers.
+    pub loaded: LoadedConfig,
+    /// Every configured service, in name order.
+    pub services: Vec<PreparedService>,
+    /// The instance's run directory.
+    pub run_dir: RunDir,
+}
+
+/// One configured service, ready to run.
+pub struct PreparedService {
+    /// Service name.
+    pub name: String,
+    /// Its `[services.NAME]` section.
+    pub config: ServiceConfig,
+    /// Its scheduler's section.
+    pub scheduler: SchedulerConfig,
+    /// The service object built by its adapter.
+    pub service: Arc<dyn Service>,
+    /// Effective `service_settings`, as the adapter read them.
+    pub settings: serde_json::Value,
+}
+
+impl Prepared {
+    /// `zeus list` entries for all services, or for one.
+    pub fn entries(&self, only: Option<&str>) -> Vec<Entry> {
+        let settings: BTreeMap<String, serde_json::Value> = self
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), s.settings.clone()))
+            .collect();
+        config::effective_entries(&self.loaded, &settings, only)
+    }
+
+    /// The figment, for errors that must name a key's layer.
+    pub fn figment(&self) -> &Figment {
+        &self.loaded.figment
+    }
+
+    /// Checks that `service` is configured.
+    pub fn check_service(&self, service: &str) -> Result<(), ConfigErrors> {
+        if self.services.iter().any(|s| s.name == service) {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+        Err(ConfigError {
+            key: "services".into(),
+            value: Some(format!("{service:?}")),
+            layer: "command line".into(),
+            problem: "no service of that name is configured".into(),
+            allowed: Some(known.join(", ")),
+        }
+        .into())
+    }
+}
+
+impl Zeus {
+    /// A runtime with the built-in services (`echo`).
+    pub fn new() -> Self {
+        Self {
+            services: ServiceRegistry::with_builtins(),
+        }
+    }
+
+    /// Registers a service adapter, usable as `service_adapter = "name"`.
+    pub fn register_service<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&Settings<'_>) -> Result<Arc<dyn Service>, ConfigErrors> + Send + Sync + 'static,
+    {
+        self.services.register(name, factory);
+        self
+    }
+
+    /// The names every pluggable setting accepts.
+    pub fn registries(&self) -> Registries {
+        Registries {
+            services: self.services.names(),
+            mpms: crate::mpm::names(),
+            disciplines: crate::discipline::names(),
+            ipc_adapters: vec!["auto".into()],
+            loggers: vec!["default".into()],
+            plugins: Vec::new(),
+        }
+    }
+
+    /// Loads and validates the configuration and builds every service (nothing is started).
+    pub fn prepare(&self, opts: &ConfigOptions) -> Result<Prepared, ConfigErrors> {
+        let loaded = config::load(opts, &self.registries())?;
+        let mut services = Vec::new();
+        let mut errs = Vec::new();
+        for (name, cfg) in &loaded.config.services {
+            let settings = Settings::new(&loaded.figment, name);
+            let factory = self
+                .services
+                .get(&cfg.service_adapter)
+                .expect("invariant: validated adapter");
+            match factory(&settings) {
+                Ok(service) => services.push(PreparedService {
+                    name: name.clone(),
+                    config: cfg.clone(),
+                    scheduler: loaded.config.schedulers[&cfg.scheduler_name].clone(),
+                    service,
+                    settings: settings.effective().unwrap_or(serde_json::Value::Null),
+                }),
+                Err(e) => errs.extend(e.0),
+            }
+        }
+        if !errs.is_empty() {
+            return Err(ConfigErrors(errs));
+        }
+        let run_dir = RunDir::resolve(loaded.config.run_dir.as_deref());
+        Ok(Prepared {
+            loaded,
+            services,
+            run_dir,
+        })
+    }
+
+    /// Runs the manager in the foreground until stopped: all `auto_start` services, or `only`.
+    pub fn start(&self, opts: &ConfigOptions, only: Option<&str>) -> Result<(), CoreError> {
+        let prepared = self.prepare(opts)?;
+        manager::run(prepared, only)
+    }
+}
+
+/// The run directory the options point at, even when the rest of the configuration is broken
+/// (so `zeus stop` still reaches an instance whose config file was edited since).
+pub fn run_dir(opts: &ConfigOptions) -> RunDir {
+    let dir: Option<PathBuf> = config::run_dir_only(opts);
+    RunDir::resolve(dir.as_deref())
+}

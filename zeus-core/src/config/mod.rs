@@ -1,0 +1,190 @@
+//! Typed configuration: one struct per section, defaults in one place.
+//!
+//! Layers, later wins (see `load`): embedded `defaults.toml` → embedded `services.toml` (only
+//! when no file exists) → `/etc/zeus/zeus.toml` → `./zeus.toml` or `--config`/`ZEUS_CONFIG` →
+//! `ZEUS_` environment variables (`__` nests) → command-line flags. Every struct refuses
+//! unknown keys; `validate` runs the cross-field checks; every error names key, value and layer.
+
+mod error;
+mod list;
+mod load;
+mod validate;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use list::{effective_entries, Entry};
+pub use load::{load, run_dir_only, ConfigOptions, Layer, LoadedConfig};
+pub use validate::Registries;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use figment::value::Value;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZeusConfig {
+    /// Directory for the pid file and control socket; empty means the per-user default.
+    pub run_dir: Option<PathBuf>,
+    /// Log output.
+    pub logger: LoggerConfig,
+    /// The manager process.
+    pub manager: ManagerConfig,
+    /// Named scheduler configurations.
+    pub schedulers: BTreeMap<String, SchedulerConfig>,
+    /// Named services.
+    pub services: BTreeMap<String, ServiceConfig>,
+}
+
+/// `[logger]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggerConfig {
+    /// Minimum level logged.
+    pub reporting_level: LogLevel,
+    /// `stdout`, `stderr` or a file path (appended to).
+    pub output: String,
+    /// Print the banner at start.
+    pub show_banner: bool,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+impl Default for LoggerConfig {
+    fn default() -> Self {
+        Self {
+            reporting_level: LogLevel::Info,
+            output: "stdout".into(),
+            show_banner: true,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log severity threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Normal operation.
+    Info,
+    /// Verbose.
+    Debug,
+    /// Very verbose.
+    Trace,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[manager]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManagerConfig {
+    /// Manager plugins, in order.
+    pub plugins: Vec<PluginSpec>,
+}
+
+/// A plugin entry: a bare name, or a table with `name` and its options.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PluginSpec {
+    /// `"process_title"`.
+    Name(String),
+    /// `{ name = "drop_privileges", user = "nobody" }`.
+    Table(BTreeMap<String, Value>),
+}
+
+impl PluginSpec {
+    /// The plugin's name, if the entry has one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Name(n) => Some(n),
+            Self::Table(t) => t.get("name").and_then(Value::as_str),
+        }
+    }
+}
+
+/// `[schedulers.NAME]`: how a service's workers are run and pooled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// `process` (fork per worker); `thread` and `hybrid` arrive with the scheduler issue.
+    pub multiprocessing_module: String,
+    /// Which idle worker to end when there are too many (`lru`).
+    pub scheduler_discipline: String,
+    /// Workers started with the service.
+    pub start_processes: u32,
+    /// Upper bound of workers.
+    pub max_processes: u32,
+    /// Tasks after which a worker exits and is replaced (0 = never).
+    pub max_process_tasks: u64,
+    /// Fewer idle workers than this: start more.
+    pub min_spare_processes: u32,
+    /// More idle workers than this: end some.
+    pub max_spare_processes: u32,
+    /// Pre-fork spare workers (true); on-demand workers (false) is not available yet.
+    pub enable_process_cache: bool,
+    /// Scheduler plugins, in order.
+    pub plugins: Vec<PluginSpec>,
+    /// Seconds a graceful stop waits for busy workers before killing them.
+    pub shutdown_timeout: f64,
+    /// Scheduler↔worker channel (`auto`).
+    pub ipc_adapter: String,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            multiprocessing_module: "process".into(),
+            scheduler_discipline: "lru".into(),
+            start_processes: 8,
+            max_processes: 32,
+            max_process_tasks: 100,
+            min_spare_processes: 3,
+            max_spare_processes: 5,
+            enable_process_cache: true,
+            plugins: Vec::new(),
+            shutdown_timeout: 10.0,
+            ipc_adapter: "auto".into(),
+        }
+    }
+}
+
+/// `[services.NAME]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Started by `zeus start` without a service name.
+    #[serde(default = "yes")]
+    pub auto_start: bool,
+    /// The `[schedulers.NAME]` that runs it.
+    pub scheduler_name: String,
+    /// Which registered service implementation runs (`echo`).
+    pub service_adapter: String,
+    /// Where the service's own logs go (`default`: the zeus logger).
+    #[serde(default = "default_logger")]
+    pub logger_adapter: String,
+    /// Free-form settings, checked by the service itself.
+    #[serde(default)]
+    pub service_settings: BTreeMap<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_logger() -> String {
+    "default".into()
+}

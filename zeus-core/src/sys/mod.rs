@@ -1,0 +1,37 @@
+//! The only place in zeus-core that talks to the kernel with `unsafe`.
+//!
+//! Every function here is a safe wrapper: callers never see a raw pointer or an unchecked
+//! precondition. Invariants kept here:
+//! - `fork` refuses to run in a process with more than one thread (a forked child would
+//!   inherit locks held by threads that no longer exist);
+//! - shared mappings are only ever viewed as arrays of atomics, so another process writing to
+//!   them concurrently is never a data race.
+
+mod fork;
+mod shm;
+mod signal;
+
+pub use fork::{fork, Forked};
+pub use shm::SharedWords;
+pub use signal::Signals;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (vDSO clock read, no syscall on Linux x86-64).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a process with this pid exists (signal 0 probe; EPERM still means it exists).
+pub fn pid_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(e) => e == nix::errno::Errno::EPERM,
+    }
+}

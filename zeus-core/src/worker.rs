@@ -1,0 +1,231 @@
+//! The worker side: the context a `Service` runs in, whatever the MPM.
+//!
+//! A worker moves STARTED → WAITING ⇄ RUNNING → EXITED in its scoreboard slot. It ends when
+//! the scheduler asks it to stop (between tasks, never in the middle of one) or when it has
+//! done `max_process_tasks` tasks, so the scheduler can replace it with a fresh one.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use crate::scoreboard::{Slot, WorkerState};
+
+/// How a worker learns that it must stop; each MPM provides one.
+pub trait StopSignal {
+    /// Becomes readable when a stop is requested.
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// Consumes pending notifications; true when a stop was requested.
+    fn requested(&mut self) -> bool;
+}
+
+/// A connection handed to a service.
+#[derive(Debug)]
+pub struct Conn {
+    /// The accepted stream (blocking).
+    pub stream: TcpStream,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Index of the listener it arrived on.
+    pub listener: usize,
+}
+
+/// Why a worker ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Still running.
+    None,
+    /// The scheduler asked it to stop.
+    StopRequested,
+    /// It reached `max_process_tasks`.
+    Recycled,
+}
+
+/// What a service sees of the worker running it.
+pub struct WorkerCtx<'a> {
+    slot: Slot<'a>,
+    listeners: &'a [TcpListener],
+    stop: &'a mut dyn StopSignal,
+    max_tasks: u64,
+    tasks: u64,
+    id: u64,
+    end: EndReason,
+}
+
+impl std::fmt::Debug for WorkerCtx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerCtx")
+            .field("id", &self.id)
+            .field("tasks", &self.tasks)
+            .finish()
+    }
+}
+
+impl<'a> WorkerCtx<'a> {
+    /// A context over a claimed slot; `max_tasks == 0` means no limit.
+    pub fn new(
+        slot: Slot<'a>,
+        listeners: &'a [TcpListener],
+        stop: &'a mut dyn StopSignal,
+        max_tasks: u64,
+    ) -> Self {
+        let id = slot.worker_id();
+        Self {
+            slot,
+            listeners,
+            stop,
+            max_tasks,
+            tasks: 0,
+            id,
+            end: EndReason::None,
+        }
+    }
+
+    /// This worker's number within its service.
+    pub fn worker_id(&self) -> u64 {
+        self.id
+    }
+
+    /// The service's listeners, in `Service::listeners` order.
+    pub fn listeners(&self) -> &[TcpListener] {
+        self.listeners
+    }
+
+    /// Why the worker is ending (after `accept` returned `None`).
+    pub fn end_reason(&self) -> EndReason {
+        self.end
+    }
+
+    /// Tasks done so far.
+    pub fn tasks_done(&self) -> u64 {
+        self.tasks
+    }
+
+    /// Whether the worker should end now (stop requested or task limit reached).
+    pub fn should_stop(&mut self) -> bool {
+        if self.end != EndReason::None {
+            return true;
+        }
+        if self.max_tasks > 0 && self.tasks >= self.max_tasks {
+            self.end = EndReason::Recycled;
+        } else if self.stop.requested() {
+            self.end = EndReason::StopRequested;
+        }
+        self.end != EndReason::None
+    }
+
+    /// Waits (WAITING) for a connection on any listener; `None` means the worker must end.
+    pub fn accept(&mut self) -> io::Result<Option<Conn>> {
+        loop {
+            if self.should_stop() {
+                return Ok(None);
+            }
+            if self.slot.state() != WorkerState::Waiting {
+                self.slot.set_activity("waiting for a connection");
+                self.slot.set_state(WorkerState::Waiting);
+            }
+            let ready = self.wait()?;
+            for i in ready {
+                match self.listeners[i].accept() {
+                    Ok((stream, peer)) => {
+                        return Ok(Some(Conn {
+                            stream,
+                            peer,
+                            listener: i,
+                        }))
+                    }
+                    // Another worker took it first, or the client already went away.
+                    Err(e) if is_transient(&e) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    /// Polls the listeners and the stop signal; returns the readable listener indexes.
+    fn wait(&mut self) -> io::Result<Vec<usize>> {
+        let mut fds: Vec<PollFd<'_>> = self
+            .listeners
+            .iter()
+            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(self.stop.fd(), PollFlags::POLLIN));
+        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        }
+        let n = self.listeners.len();
+        Ok(fds[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
+            .map(|(i, _)| i)
+            .collect())
+    }
+
+    /// Marks the worker RUNNING with a description; the task ends when the guard drops.
+    pub fn task(&mut self, doing: &str) -> Task<'_, 'a> {
+        self.slot.set_activity(doing);
+        self.slot.set_state(WorkerState::Running);
+        Task { ctx: self }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// A task in progress; dropping it counts the task and returns the worker to WAITING.
+#[derive(Debug)]
+pub struct Task<'c, 'a> {
+    ctx: &'c mut WorkerCtx<'a>,
+}
+
+impl Drop for Task<'_, '_> {
+    fn drop(&mut self) {
+        self.ctx.tasks += 1;
+        self.ctx.slot.add_task();
+        self.ctx.slot.set_activity("idle");
+        self.ctx.slot.set_state(WorkerState::Waiting);
+    }
+}
+
+/// Everything a worker needs, shared by all workers of a service.
+pub(crate) struct WorkerEnv {
+    pub service_name: String,
+    pub service: std::sync::Arc<dyn crate::service::Service>,
+    pub board: std::sync::Arc<crate::scoreboard::Scoreboard>,
+    pub listeners: std::sync::Arc<Vec<TcpListener>>,
+    pub max_tasks: u64,
+}
+
+/// A worker's whole life, in whichever process or thread the MPM gave it.
+pub(crate) fn run(env: &WorkerEnv, slot_index: usize, stop: &mut dyn StopSignal) -> i32 {
+    let slot = env.board.slot(slot_index);
+    let pid = std::process::id();
+    let tid = nix::unistd::gettid().as_raw() as u32;
+    slot.set_ids(pid, tid);
+    let span = tracing::info_span!(parent: None, "worker", service = %env.service_name, id = slot.worker_id(), pid);
+    let _entered = span.enter();
+    tracing::debug!("worker ready");
+    let mut ctx = WorkerCtx::new(slot, &env.listeners, stop, env.max_tasks);
+    let result = env.service.serve(&mut ctx);
+    let (code, why) = match (&result, ctx.end_reason()) {
+        (Err(e), _) => {
+            tracing::error!("service failed: {e}");
+            (1, "service error")
+        }
+        (Ok(()), EndReason::Recycled) => (0, "max_process_tasks reached"),
+        (Ok(()), EndReason::StopRequested) => (0, "stop requested"),
+        (Ok(()), EndReason::None) => (0, "service returned"),
+    };
+    tracing::debug!(tasks = ctx.tasks_done(), "worker exiting: {why}");
+    slot.set_activity(why);
+    slot.set_state(WorkerState::Exited);
+    code
+}
