@@ -77,7 +77,7 @@ struct Scheduler {
 pub fn run(spec: SchedulerSpec) -> i32 {
     let span = tracing::info_span!(parent: None, "scheduler", service = %spec.service_name, pid = std::process::id());
     let _entered = span.enter();
-    match Scheduler::new(spec).and_then(|(s, sig)| Ok(s.run(sig))) {
+    match Scheduler::new(spec).map(|(s, sig)| s.run(sig)) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("scheduler failed to start: {e}");

@@ -18,7 +18,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use slot::{hdr, pack_str, unpack_str, HEADER_WORDS, LAYOUT_VERSION, MAGIC, SAMPLES, SLOT_WORDS};
+use slot::{
+    hdr, pack_str, unpack_str, word, HEADER_WORDS, LAYOUT_VERSION, MAGIC, SAMPLES, SLOT_WORDS,
+};
 
 use crate::sys::{now_ms, SharedWords};
 
@@ -205,82 +207,82 @@ impl Slot<'_> {
 
     /// Current state.
     pub fn state(&self) -> WorkerState {
-        WorkerState::from_word(self.w[slot::slot::STATE].load(Ordering::Acquire))
+        WorkerState::from_word(self.w[word::STATE].load(Ordering::Acquire))
     }
 
     /// Moves to `state`, stamping the change time.
     pub fn set_state(&self, state: WorkerState) {
-        self.w[slot::slot::CHANGED_MS].store(now_ms(), Ordering::Relaxed);
-        self.w[slot::slot::STATE].store(state as u64, Ordering::Release);
+        self.w[word::CHANGED_MS].store(now_ms(), Ordering::Relaxed);
+        self.w[word::STATE].store(state as u64, Ordering::Release);
     }
 
     /// Claims a free slot for a new worker (scheduler side, before the worker runs).
     pub fn claim(&self, worker_id: u64) {
         let now = now_ms();
-        self.w[slot::slot::WORKER_ID].store(worker_id, Ordering::Relaxed);
-        self.w[slot::slot::TASKS].store(0, Ordering::Relaxed);
-        self.w[slot::slot::PID_TID].store(0, Ordering::Relaxed);
-        self.w[slot::slot::STARTED_MS].store(now, Ordering::Relaxed);
+        self.w[word::WORKER_ID].store(worker_id, Ordering::Relaxed);
+        self.w[word::TASKS].store(0, Ordering::Relaxed);
+        self.w[word::PID_TID].store(0, Ordering::Relaxed);
+        self.w[word::STARTED_MS].store(now, Ordering::Relaxed);
         self.set_activity("starting");
         self.set_state(WorkerState::Started);
     }
 
     /// Frees the slot after its worker is gone; returns the tasks it had done.
     pub fn release(&self) -> u64 {
-        let tasks = self.get(slot::slot::TASKS);
-        self.w[slot::slot::TASKS].store(0, Ordering::Relaxed);
-        self.w[slot::slot::STATE].store(WorkerState::Empty as u64, Ordering::Release);
+        let tasks = self.get(word::TASKS);
+        self.w[word::TASKS].store(0, Ordering::Relaxed);
+        self.w[word::STATE].store(WorkerState::Empty as u64, Ordering::Release);
         tasks
     }
 
     /// Records the worker's pid and thread id.
     pub fn set_ids(&self, pid: u32, tid: u32) {
-        self.w[slot::slot::PID_TID].store(pair(pid, tid), Ordering::Relaxed);
+        self.w[word::PID_TID].store(pair(pid, tid), Ordering::Relaxed);
     }
 
     /// Worker pid (0 until the worker has written it).
     pub fn pid(&self) -> u32 {
-        self.get(slot::slot::PID_TID) as u32
+        self.get(word::PID_TID) as u32
     }
 
     /// Worker thread id.
     pub fn tid(&self) -> u32 {
-        (self.get(slot::slot::PID_TID) >> 32) as u32
+        (self.get(word::PID_TID) >> 32) as u32
     }
 
     /// The scheduler-assigned worker number.
     pub fn worker_id(&self) -> u64 {
-        self.get(slot::slot::WORKER_ID)
+        self.get(word::WORKER_ID)
     }
 
     /// Tasks done by this worker.
     pub fn tasks(&self) -> u64 {
-        self.get(slot::slot::TASKS)
+        self.get(word::TASKS)
     }
 
     /// Counts one finished task.
     pub fn add_task(&self) {
-        self.w[slot::slot::TASKS].fetch_add(1, Ordering::Relaxed);
+        self.w[word::TASKS].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Unix ms of creation.
     pub fn started_ms(&self) -> u64 {
-        self.get(slot::slot::STARTED_MS)
+        self.get(word::STARTED_MS)
     }
 
     /// Unix ms of the last state change.
     pub fn changed_ms(&self) -> u64 {
-        self.get(slot::slot::CHANGED_MS)
+        self.get(word::CHANGED_MS)
     }
 
     /// Publishes what the worker is doing (seqlock so readers never see a torn string).
     pub fn set_activity(&self, text: &str) {
-        let seq = &self.w[slot::slot::SEQ];
+        let seq = &self.w[word::SEQ];
         let s = seq.load(Ordering::Relaxed);
         seq.store(s.wrapping_add(1), Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Release);
         store_str(
-            &self.w[slot::slot::ACTIVITY..slot::slot::ACTIVITY + slot::slot::ACTIVITY_WORDS],
+            &self.w[word::ACTIVITY..word::ACTIVITY + word::ACTIVITY_WORDS],
             text,
         );
         seq.store(s.wrapping_add(2), Ordering::Release);
@@ -288,15 +290,15 @@ impl Slot<'_> {
 
     /// Reads the activity text; retries while a writer is mid-update.
     pub fn activity(&self) -> String {
-        let range = slot::slot::ACTIVITY..slot::slot::ACTIVITY + slot::slot::ACTIVITY_WORDS;
+        let range = word::ACTIVITY..word::ACTIVITY + word::ACTIVITY_WORDS;
         for _ in 0..100 {
-            let before = self.w[slot::slot::SEQ].load(Ordering::Acquire);
+            let before = self.w[word::SEQ].load(Ordering::Acquire);
             let words: Vec<u64> = self.w[range.clone()]
                 .iter()
                 .map(|a| a.load(Ordering::Relaxed))
                 .collect();
             std::sync::atomic::fence(Ordering::Acquire);
-            if before % 2 == 0 && self.w[slot::slot::SEQ].load(Ordering::Relaxed) == before {
+            if before.is_multiple_of(2) && self.w[word::SEQ].load(Ordering::Relaxed) == before {
                 return unpack_str(&words);
             }
             std::hint::spin_loop();

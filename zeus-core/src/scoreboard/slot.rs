@@ -50,7 +50,7 @@ pub(crate) mod hdr {
 }
 
 /// Slot word offsets.
-pub(crate) mod slot {
+pub(crate) mod word {
     pub const STATE: usize = 0;
     /// pid (low 32 bits) | thread id (high).
     pub const PID_TID: usize = 1;
