@@ -7,15 +7,15 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum CoreError {
     /// A plain I/O failure.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// An I/O failure on a named path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Path {
         /// The file or directory involved.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// A system call failed.
     #[error("{call}: {errno}")]
@@ -46,7 +46,7 @@ pub enum CoreError {
     #[error("{0}")]
     Control(String),
     /// Configuration refused.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigErrors),
 }
 
@@ -59,6 +59,6 @@ impl CoreError {
     /// Wraps an I/O error with the path it concerns.
     pub fn path(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Path { path, source }
+        move |error| Self::Path { path, error }
     }
 }

@@ -49,13 +49,14 @@ impl ConfigError {
                 }
                 path.extend(e.path.iter().cloned());
                 let (problem, value, allowed, extra) = describe(&e.kind);
-                if let Some(field) = extra {
+                // figment puts an unknown field at the end of the path, a missing one not.
+                if let Some(field) = extra.filter(|f| path.last() != Some(f)) {
                     path.push(field);
                 }
                 let key = path.join(".");
-                let layer = match (&e.metadata, value.is_some() || e.path.is_empty()) {
-                    (Some(md), _) => describe_layer(md, &key),
-                    (None, _) => layer_of(figment, &key),
+                let layer = match &e.metadata {
+                    Some(md) => describe_layer(md, &key),
+                    None => layer_of(figment, &key),
                 };
                 let value =
                     value.or_else(|| figment.find_value(&key).ok().map(|v| render_value(&v)));
@@ -142,17 +143,9 @@ pub fn env_var_name(key: &str) -> String {
 pub fn render_value(v: &figment::value::Value) -> String {
     use figment::value::Value;
     match v {
-        Value::String(_, s) => format!("{s:?}"),
-        Value::Char(_, c) => format!("{c:?}"),
-        Value::Bool(_, b) => b.to_string(),
-        Value::Num(_, n) => match n.to_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
-            Some(f) => f.to_string(),
-            None => "?".into(),
-        },
-        Value::Empty(..) => "(empty)".into(),
         Value::Dict(_, d) => format!("{{{} keys}}", d.len()),
         Value::Array(_, a) => format!("[{} items]", a.len()),
+        other => render_actual(&other.to_actual()),
     }
 }
 
@@ -197,6 +190,11 @@ fn describe(kind: &Kind) -> Described {
 fn render_actual(a: &Actual) -> String {
     match a {
         Actual::Str(s) => format!("{s:?}"),
+        Actual::Char(c) => format!("{c:?}"),
+        Actual::Bool(b) => b.to_string(),
+        Actual::Unsigned(n) => n.to_string(),
+        Actual::Signed(n) => n.to_string(),
+        Actual::Float(f) => f.to_string(),
         other => other.to_string(),
     }
 }

@@ -1,0 +1,5 @@
+//! zeus-core's integration tests, one binary: configuration layers and errors, and the
+//! scoreboard seen from two mappings.
+
+mod config;
+mod scoreboard;
