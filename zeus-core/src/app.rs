@@ -11,14 +11,17 @@ use crate::config::{
     self, ConfigError, ConfigErrors, ConfigOptions, Entry, LoadedConfig, Registries,
 };
 use crate::config::{SchedulerConfig, ServiceConfig};
+use crate::discipline::Discipline;
 use crate::error::CoreError;
 use crate::manager::{self, RunDir};
-use crate::service::{Service, ServiceRegistry, Settings};
+use crate::mpm::Mpm;
+use crate::registry::Catalog;
+use crate::service::{Service, Settings};
 
 /// A zeus runtime with its registries; the CLI and Rust users start here.
 #[derive(Debug, Clone)]
 pub struct Zeus {
-    services: ServiceRegistry,
+    catalog: Catalog,
 }
 
 impl Default for Zeus {
@@ -85,10 +88,10 @@ impl Prepared {
 }
 
 impl Zeus {
-    /// A runtime with the built-in services (`echo`).
+    /// A runtime with the built-ins (see `Catalog::with_builtins`).
     pub fn new() -> Self {
         Self {
-            services: ServiceRegistry::with_builtins(),
+            catalog: Catalog::with_builtins(),
         }
     }
 
@@ -97,16 +100,39 @@ impl Zeus {
     where
         F: Fn(&Settings<'_>) -> Result<Arc<dyn Service>, ConfigErrors> + Send + Sync + 'static,
     {
-        self.services.register(name, factory);
+        self.catalog.services.insert(name, Arc::new(factory));
         self
+    }
+
+    /// Registers an MPM, usable as `multiprocessing_module = "name"`.
+    pub fn register_mpm<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&SchedulerConfig) -> Result<Box<dyn Mpm>, CoreError> + Send + Sync + 'static,
+    {
+        self.catalog.mpms.insert(name, Arc::new(factory));
+        self
+    }
+
+    /// Registers a discipline, usable as `scheduler_discipline = "name"`.
+    pub fn register_discipline<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn() -> Box<dyn Discipline> + Send + Sync + 'static,
+    {
+        self.catalog.disciplines.insert(name, Arc::new(factory));
+        self
+    }
+
+    /// The registries, shared with schedulers.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// The names every pluggable setting accepts.
     pub fn registries(&self) -> Registries {
         Registries {
-            services: self.services.names(),
-            mpms: crate::mpm::names(),
-            disciplines: crate::discipline::names(),
+            services: self.catalog.services.names(),
+            mpms: self.catalog.mpms.names(),
+            disciplines: self.catalog.disciplines.names(),
             ipc_adapters: vec!["auto".into()],
             loggers: vec!["default".into()],
             plugins: Vec::new(),
@@ -121,6 +147,7 @@ impl Zeus {
         for (name, cfg) in &loaded.config.services {
             let settings = Settings::new(&loaded.figment, name);
             let factory = self
+                .catalog
                 .services
                 .get(&cfg.service_adapter)
                 .expect("invariant: validated adapter");
@@ -149,7 +176,7 @@ impl Zeus {
     /// Runs the manager in the foreground until stopped: all `auto_start` services, or `only`.
     pub fn start(&self, opts: &ConfigOptions, only: Option<&str>) -> Result<(), CoreError> {
         let prepared = self.prepare(opts)?;
-        manager::run(prepared, only)
+        manager::run(prepared, Arc::new(self.catalog.clone()), only)
     }
 }
 

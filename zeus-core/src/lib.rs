@@ -26,6 +26,7 @@ pub mod event;
 pub mod logging;
 pub mod manager;
 pub mod mpm;
+pub mod registry;
 pub mod scheduler;
 pub mod scoreboard;
 pub mod service;

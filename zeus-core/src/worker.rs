@@ -7,6 +7,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
@@ -38,8 +39,21 @@ pub enum EndReason {
     None,
     /// The scheduler asked it to stop.
     StopRequested,
-    /// It reached `max_process_tasks`.
+    /// It (or its unit) reached `max_process_tasks`.
     Recycled,
+    /// Its process grew past `max_process_memory`.
+    MemoryLimit,
+}
+
+/// When a worker recycles itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recycle<'a> {
+    /// `max_process_tasks` (0 = never).
+    pub max_tasks: u64,
+    /// `max_process_memory` in bytes (0 = never), checked between tasks.
+    pub max_memory: u64,
+    /// Tasks of the whole unit, when its workers share the budget (hybrid MPM).
+    pub unit_tasks: Option<&'a AtomicU64>,
 }
 
 /// What a service sees of the worker running it.
@@ -47,7 +61,7 @@ pub struct WorkerCtx<'a> {
     slot: Slot<'a>,
     listeners: &'a [TcpListener],
     stop: &'a mut dyn StopSignal,
-    max_tasks: u64,
+    recycle: Recycle<'a>,
     tasks: u64,
     id: u64,
     end: EndReason,
@@ -63,19 +77,19 @@ impl std::fmt::Debug for WorkerCtx<'_> {
 }
 
 impl<'a> WorkerCtx<'a> {
-    /// A context over a claimed slot; `max_tasks == 0` means no limit.
+    /// A context over a claimed slot.
     pub fn new(
         slot: Slot<'a>,
         listeners: &'a [TcpListener],
         stop: &'a mut dyn StopSignal,
-        max_tasks: u64,
+        recycle: Recycle<'a>,
     ) -> Self {
         let id = slot.worker_id();
         Self {
             slot,
             listeners,
             stop,
-            max_tasks,
+            recycle,
             tasks: 0,
             id,
             end: EndReason::None,
@@ -107,8 +121,17 @@ impl<'a> WorkerCtx<'a> {
         if self.end != EndReason::None {
             return true;
         }
-        if self.max_tasks > 0 && self.tasks >= self.max_tasks {
+        let done = match self.recycle.unit_tasks {
+            Some(unit) => unit.load(Ordering::Relaxed),
+            None => self.tasks,
+        };
+        if self.recycle.max_tasks > 0 && done >= self.recycle.max_tasks {
             self.end = EndReason::Recycled;
+        } else if self.recycle.max_memory > 0
+            && self.tasks > 0
+            && rss_bytes() > self.recycle.max_memory
+        {
+            self.end = EndReason::MemoryLimit;
         } else if self.stop.requested() {
             self.end = EndReason::StopRequested;
         }
@@ -126,6 +149,10 @@ impl<'a> WorkerCtx<'a> {
                 self.slot.set_state(WorkerState::Waiting);
             }
             let ready = self.wait()?;
+            // Woken by a connection: the unit's task budget may have run out meanwhile.
+            if !ready.is_empty() && self.should_stop() {
+                return Ok(None);
+            }
             for i in ready {
                 match self.listeners[i].accept() {
                     Ok((stream, peer)) => {
@@ -173,6 +200,28 @@ impl<'a> WorkerCtx<'a> {
     }
 }
 
+/// Resident memory of this process, from `/proc/self/statm` (0 when unreadable).
+pub fn rss_bytes() -> u64 {
+    rss_of("self")
+}
+
+/// Resident memory of process `pid` ("self" for this one), from `/proc/PID/statm`.
+pub fn rss_of(pid: &str) -> u64 {
+    let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096);
+    pages * page as u64
+}
+
 fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -189,6 +238,9 @@ pub struct Task<'c, 'a> {
 impl Drop for Task<'_, '_> {
     fn drop(&mut self) {
         self.ctx.tasks += 1;
+        if let Some(unit) = self.ctx.recycle.unit_tasks {
+            unit.fetch_add(1, Ordering::Relaxed);
+        }
         self.ctx.slot.add_task();
         self.ctx.slot.set_activity("idle");
         self.ctx.slot.set_state(WorkerState::Waiting);
@@ -202,18 +254,24 @@ pub(crate) struct WorkerEnv {
     pub board: std::sync::Arc<crate::scoreboard::Scoreboard>,
     pub listeners: std::sync::Arc<Vec<TcpListener>>,
     pub max_tasks: u64,
+    pub max_memory: u64,
 }
 
 /// A worker's whole life, in whichever process or thread the MPM gave it.
-pub(crate) fn run(env: &WorkerEnv, slot_index: usize, stop: &mut dyn StopSignal) -> i32 {
-    let slot = env.board.slot(slot_index);
+pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
+    let slot = env.board.slot(start.slot);
     let pid = std::process::id();
     let tid = nix::unistd::gettid().as_raw() as u32;
     slot.set_ids(pid, tid);
     let span = tracing::info_span!(parent: None, "worker", service = %env.service_name, id = slot.worker_id(), pid);
     let _entered = span.enter();
     tracing::debug!("worker ready");
-    let mut ctx = WorkerCtx::new(slot, &env.listeners, stop, env.max_tasks);
+    let recycle = Recycle {
+        max_tasks: env.max_tasks,
+        max_memory: env.max_memory,
+        unit_tasks: start.unit_tasks,
+    };
+    let mut ctx = WorkerCtx::new(slot, &env.listeners, start.stop, recycle);
     let result = env.service.serve(&mut ctx);
     let (code, why) = match (&result, ctx.end_reason()) {
         (Err(e), _) => {
@@ -221,6 +279,7 @@ pub(crate) fn run(env: &WorkerEnv, slot_index: usize, stop: &mut dyn StopSignal)
             (1, "service error")
         }
         (Ok(()), EndReason::Recycled) => (0, "max_process_tasks reached"),
+        (Ok(()), EndReason::MemoryLimit) => (0, "max_process_memory reached"),
         (Ok(()), EndReason::StopRequested) => (0, "stop requested"),
         (Ok(()), EndReason::None) => (0, "service returned"),
     };

@@ -8,11 +8,13 @@
 mod error;
 mod list;
 mod load;
+mod size;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use list::{effective_entries, Entry};
 pub use load::{load, run_dir_only, ConfigOptions, Layer, LoadedConfig};
+pub use size::ByteSize;
 pub use validate::Registries;
 
 use std::collections::BTreeMap;
@@ -120,22 +122,32 @@ impl PluginSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerConfig {
-    /// `process` (fork per worker); `thread` and `hybrid` arrive with the scheduler issue.
+    /// `process` (a process per worker), `thread` (a thread per worker, in the scheduler's
+    /// process) or `hybrid` (processes of `threads_per_process` threads).
     pub multiprocessing_module: String,
+    /// Threads in each process of the `hybrid` MPM (httpd's ThreadsPerChild).
+    pub threads_per_process: u32,
     /// Which idle worker to end when there are too many (`lru`).
     pub scheduler_discipline: String,
     /// Workers started with the service.
     pub start_processes: u32,
-    /// Upper bound of workers.
+    /// Upper bound of workers (threads, for `hybrid`).
     pub max_processes: u32,
-    /// Tasks after which a worker exits and is replaced (0 = never).
+    /// Tasks after which a worker exits and is replaced (0 = never); shared by the threads of
+    /// a `hybrid` process.
     pub max_process_tasks: u64,
+    /// Resident memory past which a worker process is recycled, checked between tasks
+    /// (0 = never; `"256M"`, `"1G"` or bytes). Not for `thread`, whose workers share memory.
+    pub max_process_memory: ByteSize,
     /// Fewer idle workers than this: start more.
     pub min_spare_processes: u32,
     /// More idle workers than this: end some.
     pub max_spare_processes: u32,
-    /// Pre-fork spare workers (true); on-demand workers (false) is not available yet.
+    /// Pre-fork spare workers (true), or create workers only when a connection waits and end
+    /// them after `process_idle_timeout` (false, php-fpm's `ondemand`).
     pub enable_process_cache: bool,
+    /// Seconds an on-demand worker may stay idle.
+    pub process_idle_timeout: f64,
     /// Scheduler plugins, in order.
     pub plugins: Vec<PluginSpec>,
     /// Seconds a graceful stop waits for busy workers before killing them.
@@ -148,13 +160,16 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             multiprocessing_module: "process".into(),
+            threads_per_process: 4,
             scheduler_discipline: "lru".into(),
             start_processes: 8,
             max_processes: 32,
             max_process_tasks: 100,
+            max_process_memory: ByteSize(0),
             min_spare_processes: 3,
             max_spare_processes: 5,
             enable_process_cache: true,
+            process_idle_timeout: 10.0,
             plugins: Vec::new(),
             shutdown_timeout: 10.0,
             ipc_adapter: "auto".into(),

@@ -135,15 +135,39 @@ fn check_scheduler(
             format!("must not exceed max_processes ({})", s.max_processes),
         ));
     }
-    if !s.enable_process_cache {
+    let mpm = s.multiprocessing_module.as_str();
+    if !(1..=1024).contains(&s.threads_per_process) {
+        errs.push(ConfigError::at(
+            fig,
+            &k("threads_per_process"),
+            "must be from 1 to 1024",
+        ));
+    } else if mpm == "hybrid" && s.max_processes % s.threads_per_process != 0 {
+        errs.push(ConfigError::at(
+            fig,
+            &k("max_processes"),
+            format!(
+                "must be a multiple of threads_per_process ({}) with the hybrid MPM",
+                s.threads_per_process
+            ),
+        ));
+    }
+    if mpm == "thread" && s.max_process_memory.0 > 0 {
         errs.push(
             ConfigError::at(
                 fig,
-                &k("enable_process_cache"),
-                "on-demand workers are not available yet",
+                &k("max_process_memory"),
+                "thread workers share one process's memory",
             )
-            .allowed("true"),
+            .allowed("0 with the thread MPM"),
         );
+    }
+    if !(s.process_idle_timeout.is_finite() && s.process_idle_timeout > 0.0) {
+        errs.push(ConfigError::at(
+            fig,
+            &k("process_idle_timeout"),
+            "must be a positive number of seconds",
+        ));
     }
     if !(s.shutdown_timeout.is_finite() && s.shutdown_timeout > 0.0 && s.shutdown_timeout <= 3600.0)
     {

@@ -27,6 +27,7 @@ use crate::app::Prepared;
 use crate::config::ConfigError;
 use crate::error::CoreError;
 use crate::event::{Event, EventBus};
+use crate::registry::Catalog;
 use crate::sys::Signals;
 use supervise::{Managed, Supervisor};
 
@@ -38,7 +39,7 @@ const SIGNALS: &[Signal] = &[
 ];
 
 /// Runs an instance in the foreground until it is stopped.
-pub fn run(prepared: Prepared, only: Option<&str>) -> Result<(), CoreError> {
+pub fn run(prepared: Prepared, catalog: Arc<Catalog>, only: Option<&str>) -> Result<(), CoreError> {
     if let Some(name) = only {
         prepared.check_service(name)?;
     }
@@ -64,7 +65,7 @@ pub fn run(prepared: Prepared, only: Option<&str>) -> Result<(), CoreError> {
         pid: std::process::id(),
         services: services.iter().map(|s| s.name.clone()).collect(),
     });
-    let mut sup = Supervisor::new(prepared, services, signals, control, events);
+    let mut sup = Supervisor::new(prepared, catalog, services, signals, control, events);
     sup.start_all();
     sup.run();
     drop(lock);

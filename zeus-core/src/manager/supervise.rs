@@ -16,6 +16,7 @@ use super::control::{self, Request, Response};
 use crate::app::{Prepared, PreparedService};
 use crate::config::SchedulerConfig;
 use crate::event::{Event, EventBus};
+use crate::registry::Catalog;
 use crate::scheduler::{self, SchedulerSpec};
 use crate::service::Service;
 use crate::sys::{self, Forked, Signals};
@@ -73,6 +74,7 @@ impl Managed {
 
 pub(super) struct Supervisor {
     prepared: Prepared,
+    catalog: Arc<Catalog>,
     services: Vec<Managed>,
     signals: Signals,
     control: UnixListener,
@@ -85,6 +87,7 @@ pub(super) struct Supervisor {
 impl Supervisor {
     pub fn new(
         prepared: Prepared,
+        catalog: Arc<Catalog>,
         services: Vec<Managed>,
         signals: Signals,
         control: UnixListener,
@@ -92,6 +95,7 @@ impl Supervisor {
     ) -> Self {
         Self {
             prepared,
+            catalog,
             services,
             signals,
             control,
@@ -165,6 +169,7 @@ impl Supervisor {
                     listeners: s.listeners.clone(),
                     scoreboard_path: self.prepared.run_dir.scoreboard(&s.name),
                     manager_pid: manager.as_raw(),
+                    catalog: self.catalog.clone(),
                 };
                 std::process::exit(scheduler_child(manager, &to_close, spec))
             }

@@ -3,16 +3,28 @@
 //! Contract, like httpd's `ap_mpm.h`:
 //! - a forking MPM forks only from a single-threaded process (`sys::fork` enforces it);
 //!   a process that runs threads never forks afterwards;
+//! - an MPM starts workers in *units* of `Capabilities::unit` consecutive scoreboard slots
+//!   (1 for `process` and `thread`, `threads_per_process` for `hybrid`) and ends them a whole
+//!   unit at a time;
 //! - a worker runs `WorkerBody` and nothing else; a `Service` cannot tell which MPM runs it;
-//! - `stop` is graceful (the worker ends between tasks), `kill` is immediate where the MPM
-//!   can do it;
-//! - `reap` reports every worker that has ended, once, with how it ended;
+//! - `stop` is graceful (workers end between tasks), `kill` is immediate where the MPM can do
+//!   it (`Capabilities::can_kill`; threads cannot be killed, they end with their process);
+//! - `reap` reports every unit that has ended, once, with how it ended;
 //! - callers ask `capabilities()` instead of testing which MPM they have.
 
+mod children;
+mod hybrid;
 mod process;
+mod thread;
+mod threads;
 
+pub use hybrid::HybridMpm;
 pub use process::ProcessMpm;
+pub use thread::ThreadMpm;
 
+use std::ops::Range;
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::error::CoreError;
@@ -21,16 +33,32 @@ use crate::worker::StopSignal;
 /// What an MPM does, asked instead of matching on its name (httpd's `ap_mpm_query`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    /// Workers are separate processes.
+    /// Workers live in processes of their own (forked by the scheduler).
     pub forks: bool,
     /// Workers are threads.
     pub threads: bool,
+    /// Slots started and ended together.
+    pub unit: usize,
+    /// `kill` ends workers at once.
+    pub can_kill: bool,
+    /// Each unit has memory of its own (so `max_process_memory` means something).
+    pub own_memory: bool,
 }
 
-/// The code a worker runs: given its scoreboard slot and stop signal, returns an exit code.
-pub type WorkerBody = Arc<dyn Fn(usize, &mut dyn StopSignal) -> i32 + Send + Sync>;
+/// What a worker gets from its MPM when it starts.
+pub struct WorkerStart<'a> {
+    /// Its scoreboard slot.
+    pub slot: usize,
+    /// How it learns it must stop.
+    pub stop: &'a mut dyn StopSignal,
+    /// Tasks done by the whole unit, when the unit's workers share `max_process_tasks`.
+    pub unit_tasks: Option<&'a AtomicU64>,
+}
 
-/// How a worker ended.
+/// The code a worker runs; returns an exit code (0: ended normally).
+pub type WorkerBody = Arc<dyn Fn(WorkerStart<'_>) -> i32 + Send + Sync>;
+
+/// How a unit ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Returned (or exited) with this code.
@@ -58,12 +86,12 @@ impl std::fmt::Display for ExitStatus {
     }
 }
 
-/// A worker that has ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A unit that has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerExit {
-    /// Its scoreboard slot.
-    pub slot: usize,
-    /// Its pid.
+    /// Its scoreboard slots.
+    pub slots: Range<usize>,
+    /// Pid of its process.
     pub pid: u32,
     /// How it ended.
     pub status: ExitStatus,
@@ -71,37 +99,30 @@ pub struct WorkerExit {
 
 /// A way of running workers.
 pub trait Mpm {
-    /// The config name (`process`).
+    /// The config name.
     fn name(&self) -> &'static str;
 
     /// What this MPM does.
     fn capabilities(&self) -> Capabilities;
 
-    /// Starts a worker in `slot` running `body`; returns its pid.
-    fn spawn(&mut self, slot: usize, body: &WorkerBody) -> Result<u32, CoreError>;
+    /// Starts a unit on slots `first .. first + unit`; returns the pid that runs it.
+    fn spawn(&mut self, first: usize, body: &WorkerBody) -> Result<u32, CoreError>;
 
-    /// Asks the worker in `slot` to end after its current task.
+    /// Asks the unit holding `slot` to end after the tasks in hand.
     fn stop(&mut self, slot: usize);
 
-    /// Ends the worker in `slot` now.
+    /// Ends the unit holding `slot` now, where possible.
     fn kill(&mut self, slot: usize);
 
-    /// Collects ended workers without blocking.
+    /// Collects ended units without blocking.
     fn reap(&mut self) -> Vec<WorkerExit>;
 
-    /// Workers started and not yet reaped.
+    /// Units started and not yet reaped.
     fn live(&self) -> usize;
-}
 
-/// Names accepted for `multiprocessing_module`.
-pub fn names() -> Vec<String> {
-    vec!["process".to_string()]
-}
-
-/// Builds the MPM named in config.
-pub fn create(name: &str) -> Option<Box<dyn Mpm>> {
-    match name {
-        "process" => Some(Box::new(ProcessMpm::default())),
-        _ => None,
+    /// A descriptor that becomes readable when a unit ends, for MPMs that SIGCHLD does not
+    /// cover (threads).
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
     }
 }

@@ -1,12 +1,16 @@
 //! The scheduler: one process per service. It owns the scoreboard, keeps the worker pool
 //! within bounds through the MPM, replaces workers that exit or crash (with a growing delay
-//! when they crash at once, so never a fork storm), and stops them gracefully.
+//! when they crash at start, so never a fork storm), and stops them gracefully.
 //!
 //! Each tick is observe (reap, read the scoreboard) → `plan` (pure) → act (spawn / retire).
+//! Two pool modes: prefork (`enable_process_cache = true`: spares between the bounds, spawns
+//! ramped 1, 2, 4 … per second like httpd) and on-demand (`false`: a worker is started when a
+//! connection waits and none is idle, and ends after `process_idle_timeout`, like php-fpm).
 
 mod plan;
+mod pool;
 
-pub use plan::{plan, Bounds, Plan, PoolView};
+pub use plan::{plan, Bounds, Plan, PoolView, Ramp};
 
 use std::net::TcpListener;
 use std::os::fd::AsFd;
@@ -18,12 +22,15 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
 use crate::config::SchedulerConfig;
-use crate::discipline::{self, Discipline, IdleWorker};
-use crate::mpm::{self, Mpm, WorkerBody, WorkerExit};
+use crate::discipline::Discipline;
+use crate::error::CoreError;
+use crate::mpm::{Capabilities, Mpm, WorkerBody, WorkerExit};
+use crate::registry::Catalog;
 use crate::scoreboard::{Describe, Limits, Scoreboard, WorkerState};
 use crate::service::Service;
 use crate::sys::{now_ms, Signals};
 use crate::worker::{self, WorkerEnv};
+use pool::Pool;
 
 /// Signals the scheduler reads: SIGUSR1 is its parent-death signal (manager gone: fast stop).
 pub(crate) const SIGNALS: &[Signal] = &[
@@ -36,8 +43,12 @@ pub(crate) const SIGNALS: &[Signal] = &[
 
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// httpd's MAX_SPAWN_RATE: at most this many units started per second by the ramp.
+const MAX_SPAWN_RATE: u32 = 32;
 /// How long a fast stop waits for killed workers to be reaped.
 const FAST_STOP_WAIT: Duration = Duration::from_millis(800);
+/// The pool is re-planned at least this often.
+const TICK: Duration = Duration::from_millis(100);
 
 /// What a scheduler process needs to run one service.
 pub struct SchedulerSpec {
@@ -53,6 +64,8 @@ pub struct SchedulerSpec {
     pub scoreboard_path: PathBuf,
     /// Pid of the manager.
     pub manager_pid: i32,
+    /// The registries (MPMs, disciplines) to build from.
+    pub catalog: Arc<Catalog>,
 }
 
 enum Phase {
@@ -61,16 +74,20 @@ enum Phase {
 }
 
 struct Scheduler {
-    spec_name: String,
     cfg: SchedulerConfig,
     board: Arc<Scoreboard>,
+    listeners: Arc<Vec<TcpListener>>,
     mpm: Box<dyn Mpm>,
+    caps: Capabilities,
     discipline: Box<dyn Discipline>,
     body: WorkerBody,
     next_id: u64,
     crash_streak: u32,
     spawn_after: Option<Instant>,
     next_sample: Instant,
+    next_retire: Instant,
+    ramp: Ramp,
+    warned_max: bool,
 }
 
 /// Runs the scheduler until its service is stopped; returns the process exit code.
@@ -87,18 +104,20 @@ pub fn run(spec: SchedulerSpec) -> i32 {
 }
 
 impl Scheduler {
-    fn new(spec: SchedulerSpec) -> Result<(Self, Signals), crate::error::CoreError> {
+    fn new(spec: SchedulerSpec) -> Result<(Self, Signals), CoreError> {
         let cfg = spec.config;
-        let mpm = mpm::create(&cfg.multiprocessing_module).ok_or_else(|| {
-            crate::error::CoreError::Control(format!("unknown MPM {}", cfg.multiprocessing_module))
-        })?;
-        let discipline = discipline::create(&cfg.scheduler_discipline).ok_or_else(|| {
-            crate::error::CoreError::Control(format!(
-                "unknown discipline {}",
-                cfg.scheduler_discipline
-            ))
-        })?;
-        let signals = Signals::new(SIGNALS).map_err(crate::error::CoreError::sys("signalfd"))?;
+        let unknown = |what: &str, name: &str| CoreError::Control(format!("unknown {what} {name}"));
+        let mpm = spec
+            .catalog
+            .mpms
+            .get(&cfg.multiprocessing_module)
+            .ok_or_else(|| unknown("MPM", &cfg.multiprocessing_module))?(&cfg)?;
+        let discipline =
+            spec.catalog
+                .disciplines
+                .get(&cfg.scheduler_discipline)
+                .ok_or_else(|| unknown("discipline", &cfg.scheduler_discipline))?();
+        let signals = Signals::new(SIGNALS).map_err(CoreError::sys("signalfd"))?;
         let describe = Describe {
             service: spec.service_name.clone(),
             mpm: mpm.name().into(),
@@ -114,48 +133,72 @@ impl Scheduler {
         };
         let board = Arc::new(
             Scoreboard::create(&spec.scoreboard_path, cfg.max_processes as usize, &describe)
-                .map_err(crate::error::CoreError::path(&spec.scoreboard_path))?,
+                .map_err(CoreError::path(&spec.scoreboard_path))?,
         );
         let env = WorkerEnv {
-            service_name: spec.service_name.clone(),
+            service_name: spec.service_name,
             service: spec.service,
             board: board.clone(),
-            listeners: spec.listeners,
+            listeners: spec.listeners.clone(),
             max_tasks: cfg.max_process_tasks,
+            max_memory: cfg.max_process_memory.0,
         };
-        let body: WorkerBody = Arc::new(move |slot, stop| worker::run(&env, slot, stop));
+        let body: WorkerBody = Arc::new(move |start| worker::run(&env, start));
+        let now = Instant::now();
         let s = Self {
-            spec_name: spec.service_name,
+            caps: mpm.capabilities(),
             cfg,
             board,
+            listeners: spec.listeners,
             mpm,
             discipline,
             body,
             next_id: 1,
             crash_streak: 0,
             spawn_after: None,
-            next_sample: Instant::now(),
+            next_sample: now,
+            next_retire: now,
+            ramp: Ramp::new(MAX_SPAWN_RATE),
+            warned_max: false,
         };
         Ok((s, signals))
     }
 
+    fn pool(&self) -> Pool<'_> {
+        Pool {
+            board: &self.board,
+            unit: self.caps.unit,
+        }
+    }
+
     fn run(mut self, mut signals: Signals) -> i32 {
+        let c = &self.cfg;
+        let mode = if c.enable_process_cache {
+            "prefork"
+        } else {
+            "on demand"
+        };
         tracing::info!(
-            "scheduler started: mpm {}, {} workers at start, max {}, spares {}..{}",
+            "scheduler started: mpm {} ({mode}), {} workers at start, max {}, spares {}..{}",
             self.mpm.name(),
-            self.cfg.start_processes,
-            self.cfg.max_processes,
-            self.cfg.min_spare_processes,
-            self.cfg.max_spare_processes
+            if c.enable_process_cache {
+                c.start_processes
+            } else {
+                0
+            },
+            c.max_processes,
+            c.min_spare_processes,
+            c.max_spare_processes
         );
+        if self.cfg.enable_process_cache {
+            let units = (self.cfg.start_processes as usize).div_ceil(self.caps.unit);
+            for _ in 0..units {
+                self.spawn_unit();
+            }
+        }
         let mut phase = Phase::Running;
         loop {
-            let timeout = self.poll_timeout(&phase);
-            let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-            let _ = nix::poll::poll(
-                &mut fds,
-                PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX),
-            );
+            let pending = self.wait(&signals, &phase);
             while let Some(sig) = signals.next() {
                 phase = self.on_signal(sig, phase);
             }
@@ -163,18 +206,24 @@ impl Scheduler {
                 self.on_exit(exit, matches!(phase, Phase::Running));
             }
             match &mut phase {
-                Phase::Running => self.tick(),
+                Phase::Running if self.cfg.enable_process_cache => self.tick_prefork(),
+                Phase::Running => self.tick_on_demand(pending),
                 Phase::Stopping { deadline, killed } => {
                     if self.mpm.live() == 0 {
                         break;
                     }
                     if !*killed && Instant::now() >= *deadline {
                         tracing::warn!(
-                            "shutdown_timeout ({}s) passed: killing {} workers still busy",
+                            "shutdown_timeout ({}s) passed: ending {} busy worker units now",
                             self.cfg.shutdown_timeout,
                             self.mpm.live()
                         );
-                        self.for_each_live(|mpm, slot| mpm.kill(slot));
+                        if !self.caps.can_kill {
+                            break; // threads end with this process
+                        }
+                        for first in self.pool().live_units() {
+                            self.mpm.kill(first);
+                        }
                         *killed = true;
                     }
                 }
@@ -185,12 +234,42 @@ impl Scheduler {
         0
     }
 
+    /// Sleeps until a signal, a worker exit, a timer or (on demand, with no idle worker) a
+    /// waiting connection; returns whether a connection is waiting.
+    fn wait(&self, signals: &Signals, phase: &Phase) -> bool {
+        let watch_listeners =
+            matches!(phase, Phase::Running) && !self.cfg.enable_process_cache && {
+                let v = self.pool().view();
+                v.idle + v.starting == 0 && self.pool().free_units() > 0
+            };
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let Some(fd) = self.mpm.wake_fd() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let first_listener = fds.len();
+        if watch_listeners {
+            fds.extend(
+                self.listeners
+                    .iter()
+                    .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)),
+            );
+        }
+        let timeout = self.poll_timeout(phase);
+        let _ = nix::poll::poll(
+            &mut fds,
+            PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX),
+        );
+        fds[first_listener..]
+            .iter()
+            .any(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
+    }
+
     fn poll_timeout(&self, phase: &Phase) -> Duration {
         match phase {
             Phase::Stopping { .. } => Duration::from_millis(50),
             Phase::Running => {
                 let now = Instant::now();
-                let mut t = self.next_sample.saturating_duration_since(now);
+                let mut t = TICK.min(self.next_sample.saturating_duration_since(now));
                 if let Some(at) = self.spawn_after {
                     t = t.min(at.saturating_duration_since(now));
                 }
@@ -203,21 +282,26 @@ impl Scheduler {
         match (sig, phase) {
             (Signal::SIGCHLD, phase) => phase,
             (Signal::SIGUSR1, _) => {
-                tracing::warn!("manager is gone: killing workers and exiting");
+                tracing::warn!("manager is gone: ending workers and exiting");
                 self.fast_stop();
                 // `exit` runs no destructor: remove the scoreboard here.
                 self.board.unlink();
                 std::process::exit(0)
             }
             (Signal::SIGHUP, phase) => {
-                tracing::info!("SIGHUP: reload is not supported yet; ignored");
+                tracing::info!("SIGHUP: reload is driven by the manager; ignored here");
                 phase
             }
             (_, Phase::Running) => {
-                let live = self.mpm.live();
-                tracing::info!("stopping: {live} workers finish their task in hand");
+                tracing::info!(
+                    "stopping: {} worker units finish their tasks in hand",
+                    self.mpm.live()
+                );
                 self.board.set_stopping();
-                self.for_each_live(|mpm, slot| mpm.stop(slot));
+                for first in self.pool().live_units() {
+                    self.mark(first, WorkerState::Terminated);
+                    self.mpm.stop(first);
+                }
                 let grace = Duration::from_secs_f64(self.cfg.shutdown_timeout);
                 Phase::Stopping {
                     deadline: Instant::now() + grace,
@@ -228,48 +312,68 @@ impl Scheduler {
         }
     }
 
-    /// Applies `f` to every live worker's slot, marking it TERMINATED.
-    fn for_each_live(&mut self, mut f: impl FnMut(&mut dyn Mpm, usize)) {
-        for i in 0..self.board.slot_count() {
+    /// Sets every slot of the unit starting at `first` to `state`.
+    fn mark(&self, first: usize, state: WorkerState) {
+        for i in first..first + self.caps.unit {
             let slot = self.board.slot(i);
             if !matches!(slot.state(), WorkerState::Empty | WorkerState::Exited) {
-                slot.set_state(WorkerState::Terminated);
-                f(self.mpm.as_mut(), i);
+                slot.set_state(state);
             }
         }
     }
 
     fn fast_stop(&mut self) {
         self.board.set_stopping();
-        self.for_each_live(|mpm, slot| mpm.kill(slot));
+        for first in self.pool().live_units() {
+            self.mpm.kill(first);
+        }
         let until = Instant::now() + FAST_STOP_WAIT;
-        while self.mpm.live() > 0 && Instant::now() < until {
+        while self.caps.can_kill && self.mpm.live() > 0 && Instant::now() < until {
             for exit in self.mpm.reap() {
-                self.board
-                    .retire_tasks(self.board.slot(exit.slot).release());
+                for i in exit.slots {
+                    self.board.retire_tasks(self.board.slot(i).release());
+                }
             }
             std::thread::sleep(Duration::from_millis(5));
         }
     }
 
     fn on_exit(&mut self, e: WorkerExit, running: bool) {
-        let slot = self.board.slot(e.slot);
-        let id = slot.worker_id();
-        // Died before it ever became ready: a crash at start, which must not become a fork storm.
-        let at_start = slot.state() == WorkerState::Started;
-        let tasks = slot.release();
+        let (mut tasks, mut at_start, mut asked) = (0, false, false);
+        let first_id = self.board.slot(e.slots.start).worker_id();
+        for i in e.slots.clone() {
+            let slot = self.board.slot(i);
+            // Died before it ever became ready: a crash at start, which must not become a fork storm.
+            at_start |= slot.state() == WorkerState::Started;
+            asked |= slot.state() == WorkerState::Terminated;
+            tasks += slot.release();
+        }
+        // A unit that ended on its own (recycled, crashed) is replaced one for one at once,
+        // like httpd; one we ended on purpose is not, and growth beyond that is ramped.
+        let replace = running && !asked && !at_start && self.cfg.enable_process_cache;
         self.board.retire_tasks(tasks);
+        let who = if e.slots.len() == 1 {
+            format!("worker {first_id} (pid {})", e.pid)
+        } else {
+            format!(
+                "worker process {} (workers {first_id}..{})",
+                e.pid,
+                first_id + e.slots.len() as u64 - 1
+            )
+        };
         if e.status.is_clean() {
-            tracing::info!("worker {id} (pid {}) exited after {tasks} tasks", e.pid);
+            tracing::info!("{who} exited after {tasks} tasks");
             self.crash_streak = 0;
+        } else {
+            let then = if running { "; replacing it" } else { "" };
+            tracing::warn!("{who} died: {} after {tasks} tasks{then}", e.status);
+        }
+        if replace {
+            self.spawn_unit();
+        }
+        if e.status.is_clean() {
             return;
         }
-        let then = if running { "; replacing it" } else { "" };
-        tracing::warn!(
-            "worker {id} (pid {}) died: {} after {tasks} tasks{then}",
-            e.pid,
-            e.status
-        );
         if at_start {
             self.crash_streak += 1;
             let delay = self.backoff();
@@ -290,85 +394,138 @@ impl Scheduler {
             .min(BACKOFF_MAX)
     }
 
-    fn observe(&self) -> (PoolView, Vec<IdleWorker>) {
-        let mut v = PoolView::default();
-        let mut idle = Vec::new();
-        for i in 0..self.board.slot_count() {
-            let s = self.board.slot(i);
-            match s.state() {
-                WorkerState::Empty => {}
-                WorkerState::Started => v.starting += 1,
-                WorkerState::Waiting => {
-                    v.idle += 1;
-                    idle.push(IdleWorker {
-                        slot: i,
-                        idle_since_ms: s.changed_ms(),
-                        tasks: s.tasks(),
-                    });
-                }
-                WorkerState::Running => v.busy += 1,
-                WorkerState::Terminated | WorkerState::Exited => v.ending += 1,
-            }
-        }
-        (v, idle)
-    }
-
-    fn tick(&mut self) {
-        let now = Instant::now();
+    fn sample(&mut self, now: Instant) {
         if now >= self.next_sample {
             self.board.record_sample(now_ms());
             self.next_sample = now + Duration::from_secs(1);
         }
-        let (view, idle) = self.observe();
+    }
+
+    /// Whether a crash backoff forbids spawning now.
+    fn held_back(&mut self, now: Instant) -> bool {
+        match self.spawn_after {
+            Some(at) if now < at => true,
+            Some(_) => {
+                self.spawn_after = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn tick_prefork(&mut self) {
+        let now = Instant::now();
+        self.sample(now);
+        let view = self.pool().view();
         let bounds = Bounds {
-            start: self.cfg.start_processes,
-            max: self.cfg.max_processes,
             min_spare: self.cfg.min_spare_processes,
             max_spare: self.cfg.max_spare_processes,
+            unit: self.caps.unit as u32,
         };
-        let p = plan(&view, &bounds);
-        if p.spawn > 0 && self.spawn_after.is_none_or(|at| now >= at) {
-            self.spawn_after = None;
-            // While workers crash at start, add one at a time.
-            let n = if self.crash_streak > 0 { 1 } else { p.spawn };
-            for _ in 0..n {
-                self.spawn_one();
-            }
+        let p = plan(&view, &bounds, self.pool().free_units());
+        self.warn_at_max(p.at_max && view.idle + view.starting == 0);
+        let mut n = if p.spawn > 0 && !self.held_back(now) {
+            self.ramp.allow(now_ms(), p.spawn)
+        } else {
+            self.ramp.allow(now_ms(), 0)
+        };
+        if self.crash_streak > 0 {
+            n = n.min(1);
         }
-        if p.retire > 0 {
-            for slot in self.discipline.pick(&idle, p.retire as usize) {
+        for _ in 0..n {
+            self.spawn_unit();
+        }
+        // End one surplus unit per second, like httpd and php-fpm, so a short lull does not
+        // throw away the pool a burst just built.
+        if p.retire > 0 && now >= self.next_retire {
+            let idle = self.pool().idle_units(self.discipline.wants_rss());
+            if let Some(first) = self.discipline.pick(&idle, 1).first().copied() {
                 tracing::info!(
-                    "ending idle worker {} (more than {} spare)",
-                    self.board.slot(slot).worker_id(),
-                    bounds.max_spare
+                    "ending idle worker {} (more than {} spare; discipline {})",
+                    self.board.slot(first).worker_id(),
+                    bounds.max_spare,
+                    self.discipline.name()
                 );
-                self.board.slot(slot).set_state(WorkerState::Terminated);
-                self.mpm.stop(slot);
+                self.mark(first, WorkerState::Terminated);
+                self.mpm.stop(first);
+                self.next_retire = now + Duration::from_secs(1);
             }
         }
     }
 
-    fn spawn_one(&mut self) {
-        let Some(index) = (0..self.board.slot_count())
-            .find(|&i| self.board.slot(i).state() == WorkerState::Empty)
-        else {
+    fn tick_on_demand(&mut self, connection_waiting: bool) {
+        let now = Instant::now();
+        self.sample(now);
+        let view = self.pool().view();
+        if connection_waiting && view.idle + view.starting == 0 {
+            let free = self.pool().free_units();
+            self.warn_at_max(free == 0);
+            if free > 0 && !self.held_back(now) && self.ramp.allow(now_ms(), 1) == 1 {
+                self.spawn_unit();
+            }
+        }
+        let limit = (self.cfg.process_idle_timeout * 1000.0) as u64;
+        let now_ms = now_ms();
+        for w in self.pool().idle_units(false) {
+            if now_ms.saturating_sub(w.idle_since_ms) >= limit {
+                tracing::info!(
+                    "ending worker {}: idle for {}s",
+                    self.board.slot(w.slot).worker_id(),
+                    self.cfg.process_idle_timeout
+                );
+                self.mark(w.slot, WorkerState::Terminated);
+                self.mpm.stop(w.slot);
+            }
+        }
+    }
+
+    /// Warns once per burst that every worker is busy and the pool cannot grow.
+    fn warn_at_max(&mut self, at_max: bool) {
+        if at_max && !self.warned_max {
+            tracing::warn!(
+                "all {} workers are busy and max_processes is reached: new connections wait in the listen backlog (consider raising max_processes)",
+                self.cfg.max_processes
+            );
+            self.warned_max = true;
+        } else if !at_max {
+            self.warned_max = false;
+        }
+    }
+
+    fn spawn_unit(&mut self) {
+        let Some(first) = self.pool().free_unit() else {
             return;
         };
-        let slot = self.board.slot(index);
-        let id = self.next_id;
-        self.next_id += 1;
-        slot.claim(id);
-        match self.mpm.spawn(index, &self.body) {
+        let ids = self.next_id;
+        for i in first..first + self.caps.unit {
+            self.board.slot(i).claim(self.next_id);
+            self.next_id += 1;
+        }
+        match self.mpm.spawn(first, &self.body) {
             Ok(pid) => {
-                slot.set_ids(pid, pid);
-                self.board.count_spawn();
-                tracing::info!("worker {id} started (pid {pid})");
+                for i in first..first + self.caps.unit {
+                    // Threads write their own ids (the thread id is only known inside).
+                    if !self.caps.threads {
+                        self.board.slot(i).set_ids(pid, pid);
+                    }
+                    self.board.count_spawn();
+                }
+                if self.caps.unit == 1 {
+                    tracing::info!("worker {ids} started (pid {pid})");
+                } else {
+                    tracing::info!(
+                        "worker process {pid} started (workers {ids}..{})",
+                        self.next_id - 1
+                    );
+                }
             }
             Err(e) => {
-                slot.release();
+                for i in first..first + self.caps.unit {
+                    self.board.slot(i).release();
+                }
                 self.crash_streak += 1;
                 self.spawn_after = Some(Instant::now() + self.backoff());
-                tracing::error!("cannot start a worker for {}: {e}", self.spec_name);
+                tracing::error!("cannot start a worker: {e}");
             }
         }
     }

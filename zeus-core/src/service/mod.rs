@@ -16,12 +16,8 @@ mod settings;
 pub use echo::EchoService;
 pub use settings::Settings;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use crate::config::ConfigErrors;
 use crate::worker::WorkerCtx;
+use std::net::SocketAddr;
 
 /// A network service run by zeus workers.
 pub trait Service: Send + Sync {
@@ -39,49 +35,4 @@ pub struct ListenSpec {
     pub addr: SocketAddr,
     /// Key blamed when binding fails, e.g. `services.echo.service_settings.listen_port`.
     pub key: String,
-}
-
-/// Builds a service from its settings (validating them).
-pub type ServiceFactory =
-    dyn Fn(&Settings<'_>) -> Result<Arc<dyn Service>, ConfigErrors> + Send + Sync;
-
-/// Service adapters by name.
-#[derive(Default, Clone)]
-pub struct ServiceRegistry {
-    factories: BTreeMap<String, Arc<ServiceFactory>>,
-}
-
-impl std::fmt::Debug for ServiceRegistry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.factories.keys()).finish()
-    }
-}
-
-impl ServiceRegistry {
-    /// A registry with zeus-core's built-in services (`echo`).
-    pub fn with_builtins() -> Self {
-        let mut r = Self::default();
-        r.register("echo", |s| {
-            Ok(Arc::new(EchoService::from_settings(s)?) as Arc<dyn Service>)
-        });
-        r
-    }
-
-    /// Adds (or replaces) an adapter.
-    pub fn register<F>(&mut self, name: &str, factory: F)
-    where
-        F: Fn(&Settings<'_>) -> Result<Arc<dyn Service>, ConfigErrors> + Send + Sync + 'static,
-    {
-        self.factories.insert(name.to_string(), Arc::new(factory));
-    }
-
-    /// Registered adapter names.
-    pub fn names(&self) -> Vec<String> {
-        self.factories.keys().cloned().collect()
-    }
-
-    /// The factory for `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<ServiceFactory>> {
-        self.factories.get(name)
-    }
 }

@@ -1,0 +1,119 @@
+//! Forked child processes of a scheduler, each holding a range of slots: the bookkeeping the
+//! `process` and `hybrid` MPMs share (fork with parent-death guard, stop, kill, reap).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::{ExitStatus, WorkerExit};
+use crate::error::CoreError;
+use crate::sys::{self, Forked, Signals};
+use crate::worker::StopSignal;
+
+/// Signals a worker process treats as "stop after the tasks in hand".
+pub(super) const STOP_SIGNALS: &[Signal] = &[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+
+/// Child processes by pid, with their slots.
+#[derive(Debug, Default)]
+pub(super) struct Children {
+    pids: HashMap<i32, Range<usize>>,
+}
+
+impl Children {
+    /// Forks a child for `slots` that runs `main` and exits with its code. In the child,
+    /// `main` gets the stop signalfd; the child dies with the scheduler (PDEATHSIG).
+    pub fn fork(
+        &mut self,
+        slots: Range<usize>,
+        main: impl FnOnce(ProcessStop) -> i32,
+    ) -> Result<u32, CoreError> {
+        let parent = nix::unistd::getpid();
+        match sys::fork()? {
+            Forked::Parent(pid) => {
+                self.pids.insert(pid.as_raw(), slots);
+                Ok(pid.as_raw() as u32)
+            }
+            Forked::Child => {
+                if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
+                    || nix::unistd::getppid() != parent
+                {
+                    std::process::exit(70);
+                }
+                let code = match Signals::new(STOP_SIGNALS) {
+                    Ok(s) => main(ProcessStop(s)),
+                    Err(_) => 71,
+                };
+                std::process::exit(code)
+            }
+        }
+    }
+
+    fn pid_of(&self, slot: usize) -> Option<Pid> {
+        self.pids
+            .iter()
+            .find(|(_, r)| r.contains(&slot))
+            .map(|(p, _)| Pid::from_raw(*p))
+    }
+
+    /// SIGTERM to the child holding `slot`.
+    pub fn stop(&self, slot: usize) {
+        if let Some(pid) = self.pid_of(slot) {
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+    }
+
+    /// SIGKILL to the child holding `slot`.
+    pub fn kill(&self, slot: usize) {
+        if let Some(pid) = self.pid_of(slot) {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+
+    /// Children that have ended, without blocking.
+    pub fn reap(&mut self) -> Vec<WorkerExit> {
+        let mut out = Vec::new();
+        loop {
+            let (pid, status) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, ExitStatus::Signal(sig as i32)),
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            };
+            if let Some(slots) = self.pids.remove(&pid.as_raw()) {
+                out.push(WorkerExit {
+                    slots,
+                    pid: pid.as_raw() as u32,
+                    status,
+                });
+            }
+        }
+        out
+    }
+
+    /// Children not yet reaped.
+    pub fn len(&self) -> usize {
+        self.pids.len()
+    }
+}
+
+/// A worker process's stop signal: SIGTERM/SIGINT/SIGHUP read from a signalfd.
+pub(super) struct ProcessStop(pub Signals);
+
+impl StopSignal for ProcessStop {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
+    fn requested(&mut self) -> bool {
+        let mut any = false;
+        while self.0.next().is_some() {
+            any = true;
+        }
+        any
+    }
+}
