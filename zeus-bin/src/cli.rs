@@ -52,6 +52,12 @@ pub enum Command {
         /// Stop only this service; the others keep serving.
         service: Option<String>,
     },
+    /// Re-read the configuration and replace the workers of changed services, without
+    /// refusing a connection (all services, or SERVICE). Same as SIGHUP to `zeus start`.
+    Reload {
+        /// Reload only this service.
+        service: Option<String>,
+    },
     /// Show the running services and their workers.
     Status {
         /// Show this service with one row per worker.

@@ -15,6 +15,7 @@ use crate::discipline::Discipline;
 use crate::error::CoreError;
 use crate::manager::{self, RunDir};
 use crate::mpm::Mpm;
+use crate::plugin::{Plugin, PluginOptions};
 use crate::registry::Catalog;
 use crate::service::{Service, Settings};
 
@@ -38,6 +39,8 @@ pub struct Prepared {
     pub services: Vec<PreparedService>,
     /// The instance's run directory.
     pub run_dir: RunDir,
+    /// The options it was loaded with (reload uses them again).
+    pub options: ConfigOptions,
 }
 
 /// One configured service, ready to run.
@@ -122,6 +125,16 @@ impl Zeus {
         self
     }
 
+    /// Registers a plugin, usable by name in `manager.plugins` and `schedulers.NAME.plugins`.
+    /// The factory validates the entry's options (its table minus `name`); see `plugin`.
+    pub fn register_plugin<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&PluginOptions) -> Result<Box<dyn Plugin>, ConfigErrors> + Send + Sync + 'static,
+    {
+        self.catalog.plugins.insert(name, Arc::new(factory));
+        self
+    }
+
     /// The registries, shared with schedulers.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -129,48 +142,12 @@ impl Zeus {
 
     /// The names every pluggable setting accepts.
     pub fn registries(&self) -> Registries {
-        Registries {
-            services: self.catalog.services.names(),
-            mpms: self.catalog.mpms.names(),
-            disciplines: self.catalog.disciplines.names(),
-            ipc_adapters: vec!["auto".into()],
-            loggers: vec!["default".into()],
-            plugins: Vec::new(),
-        }
+        registries(&self.catalog)
     }
 
     /// Loads and validates the configuration and builds every service (nothing is started).
     pub fn prepare(&self, opts: &ConfigOptions) -> Result<Prepared, ConfigErrors> {
-        let loaded = config::load(opts, &self.registries())?;
-        let mut services = Vec::new();
-        let mut errs = Vec::new();
-        for (name, cfg) in &loaded.config.services {
-            let settings = Settings::new(&loaded.figment, name);
-            let factory = self
-                .catalog
-                .services
-                .get(&cfg.service_adapter)
-                .expect("invariant: validated adapter");
-            match factory(&settings) {
-                Ok(service) => services.push(PreparedService {
-                    name: name.clone(),
-                    config: cfg.clone(),
-                    scheduler: loaded.config.schedulers[&cfg.scheduler_name].clone(),
-                    service,
-                    settings: settings.effective().unwrap_or(serde_json::Value::Null),
-                }),
-                Err(e) => errs.extend(e.0),
-            }
-        }
-        if !errs.is_empty() {
-            return Err(ConfigErrors(errs));
-        }
-        let run_dir = RunDir::resolve(loaded.config.run_dir.as_deref());
-        Ok(Prepared {
-            loaded,
-            services,
-            run_dir,
-        })
+        prepare_with(&self.catalog, opts)
     }
 
     /// Runs the manager in the foreground until stopped: all `auto_start` services, or `only`.
@@ -185,4 +162,54 @@ impl Zeus {
 pub fn run_dir(opts: &ConfigOptions) -> RunDir {
     let dir: Option<PathBuf> = config::run_dir_only(opts);
     RunDir::resolve(dir.as_deref())
+}
+
+/// `Zeus::prepare` with an explicit catalog (the manager re-prepares on reload).
+pub(crate) fn prepare_with(
+    catalog: &Catalog,
+    opts: &ConfigOptions,
+) -> Result<Prepared, ConfigErrors> {
+    let loaded = config::load(opts, &registries(catalog))?;
+    let mut services = Vec::new();
+    let mut errs = Vec::new();
+    for (name, cfg) in &loaded.config.services {
+        let settings = Settings::new(&loaded.figment, name);
+        let factory = catalog
+            .services
+            .get(&cfg.service_adapter)
+            .expect("invariant: validated adapter");
+        match factory(&settings) {
+            Ok(service) => services.push(PreparedService {
+                name: name.clone(),
+                config: cfg.clone(),
+                scheduler: loaded.config.schedulers[&cfg.scheduler_name].clone(),
+                service,
+                settings: settings.effective().unwrap_or(serde_json::Value::Null),
+            }),
+            Err(e) => errs.extend(e.0),
+        }
+    }
+    // Plugin options are checked now, before anything starts (a bad one refuses the start).
+    errs.extend(crate::plugin::check_config(catalog, &loaded));
+    if !errs.is_empty() {
+        return Err(ConfigErrors(errs));
+    }
+    let run_dir = RunDir::resolve(loaded.config.run_dir.as_deref());
+    Ok(Prepared {
+        loaded,
+        services,
+        run_dir,
+        options: opts.clone(),
+    })
+}
+
+fn registries(catalog: &Catalog) -> Registries {
+    Registries {
+        services: catalog.services.names(),
+        mpms: catalog.mpms.names(),
+        disciplines: catalog.disciplines.names(),
+        ipc_adapters: vec!["auto".into()],
+        loggers: vec!["default".into()],
+        plugins: catalog.plugins.names(),
+    }
 }

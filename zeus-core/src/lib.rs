@@ -14,8 +14,9 @@
 //! ```
 //!
 //! Plug points are traits: [`service::Service`] (what a worker runs), [`mpm::Mpm`] (how
-//! workers run), [`discipline::Discipline`] (which idle worker ends). Configuration is typed
-//! and layered ([`config`]); every error names its key, value and layer.
+//! workers run), [`discipline::Discipline`] (which idle worker ends), [`plugin::Plugin`] (what
+//! listens to the life-cycle [`event::Event`]s of the manager, a scheduler or its workers).
+//! Configuration is typed and layered ([`config`]); every error names its key, value and layer.
 #![warn(missing_docs)]
 
 mod app;
@@ -26,6 +27,7 @@ pub mod event;
 pub mod logging;
 pub mod manager;
 pub mod mpm;
+pub mod plugin;
 pub mod registry;
 pub mod scheduler;
 pub mod scoreboard;

@@ -1,4 +1,4 @@
-//! Named factories for every pluggable concept: services, MPMs and disciplines. The built-ins
+//! Named factories for every pluggable concept: services, MPMs, disciplines and plugins. The built-ins
 //! are registered by `Catalog::with_builtins`; a Rust user adds their own by name through
 //! `Zeus`, and configuration refers to them by that name. The catalog is built before any
 //! fork, so schedulers and workers inherit it.
@@ -10,6 +10,7 @@ use crate::config::{ConfigErrors, SchedulerConfig};
 use crate::discipline::{self, Discipline};
 use crate::error::CoreError;
 use crate::mpm::{self, Mpm};
+use crate::plugin::{self, Plugin, PluginOptions};
 use crate::service::{EchoService, Service, Settings};
 
 /// Builds a service from its settings (validating them).
@@ -19,6 +20,10 @@ pub type ServiceFactory =
 pub type MpmFactory = dyn Fn(&SchedulerConfig) -> Result<Box<dyn Mpm>, CoreError> + Send + Sync;
 /// Builds a discipline.
 pub type DisciplineFactory = dyn Fn() -> Box<dyn Discipline> + Send + Sync;
+/// Builds a plugin from its options (the entry's table minus `name`), validating them; errors
+/// name the option's key (`schedulers.web.plugins.1.user`).
+pub type PluginFactory =
+    dyn Fn(&PluginOptions) -> Result<Box<dyn Plugin>, ConfigErrors> + Send + Sync;
 
 /// Factories of one kind, by name.
 pub struct Registry<F: ?Sized> {
@@ -73,11 +78,13 @@ pub struct Catalog {
     pub mpms: Registry<MpmFactory>,
     /// `scheduler_discipline` values.
     pub disciplines: Registry<DisciplineFactory>,
+    /// `plugins` entries.
+    pub plugins: Registry<PluginFactory>,
 }
 
 impl Catalog {
     /// The built-ins: service `echo`; MPMs `process`, `thread`, `hybrid`; disciplines `lru`,
-    /// `most_tasks`, `memory`.
+    /// `most_tasks`, `memory`; plugins `process_title`, `drop_privileges`.
     pub fn with_builtins() -> Self {
         let mut c = Self::default();
         c.services.insert(
@@ -113,6 +120,18 @@ impl Catalog {
         c.disciplines.insert(
             "memory",
             Arc::new(|| Box::new(discipline::Memory) as Box<dyn Discipline>),
+        );
+        c.plugins.insert(
+            "process_title",
+            Arc::new(|o: &PluginOptions| {
+                Ok(Box::new(plugin::ProcessTitle::from_options(o)?) as Box<dyn Plugin>)
+            }),
+        );
+        c.plugins.insert(
+            "drop_privileges",
+            Arc::new(|o: &PluginOptions| {
+                Ok(Box::new(plugin::DropPrivileges::from_options(o)?) as Box<dyn Plugin>)
+            }),
         );
         c
     }

@@ -6,11 +6,12 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
+use crate::event::Event;
 use crate::scoreboard::{Slot, WorkerState};
 
 /// How a worker learns that it must stop; each MPM provides one.
@@ -65,7 +66,12 @@ pub struct WorkerCtx<'a> {
     tasks: u64,
     id: u64,
     end: EndReason,
+    epoll: Option<Epoll>,
+    events: Option<&'a crate::plugin::WorkerPlugins>,
 }
+
+/// Epoll token of the stop signal (listeners use their index).
+const STOP_TOKEN: u64 = u64::MAX;
 
 impl std::fmt::Debug for WorkerCtx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,6 +99,8 @@ impl<'a> WorkerCtx<'a> {
             tasks: 0,
             id,
             end: EndReason::None,
+            epoll: None,
+            events: None,
         }
     }
 
@@ -147,6 +155,10 @@ impl<'a> WorkerCtx<'a> {
             if self.slot.state() != WorkerState::Waiting {
                 self.slot.set_activity("waiting for a connection");
                 self.slot.set_state(WorkerState::Waiting);
+                self.emit(Event::WorkerWaiting {
+                    worker_id: self.id,
+                    tasks: self.tasks,
+                });
             }
             let ready = self.wait()?;
             // Woken by a connection: the unit's task budget may have run out meanwhile.
@@ -170,25 +182,37 @@ impl<'a> WorkerCtx<'a> {
         }
     }
 
-    /// Polls the listeners and the stop signal; returns the readable listener indexes.
+    /// Waits for the listeners or the stop signal; returns the readable listener indexes.
+    ///
+    /// Each worker has its own epoll instance with the listeners registered `EPOLLEXCLUSIVE`,
+    /// so a new connection wakes one idle worker, not all of them (no thundering herd).
     fn wait(&mut self) -> io::Result<Vec<usize>> {
-        let mut fds: Vec<PollFd<'_>> = self
-            .listeners
-            .iter()
-            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
-            .collect();
-        fds.push(PollFd::new(self.stop.fd(), PollFlags::POLLIN));
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
+        if self.epoll.is_none() {
+            let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+            for (i, l) in self.listeners.iter().enumerate() {
+                ep.add(
+                    l,
+                    EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64),
+                )?;
+            }
+            ep.add(
+                self.stop.fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, STOP_TOKEN),
+            )?;
+            self.epoll = Some(ep);
+        }
+        let ep = self.epoll.as_ref().expect("invariant: created above");
+        let mut events = [EpollEvent::empty(); 8];
+        let n = match ep.wait(&mut events, EpollTimeout::NONE) {
+            Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
-        }
-        let n = self.listeners.len();
-        Ok(fds[..n]
+        };
+        Ok(events[..n]
             .iter()
-            .enumerate()
-            .filter(|(_, f)| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
-            .map(|(i, _)| i)
+            .map(|e| e.data())
+            .filter(|&d| d != STOP_TOKEN)
+            .map(|d| d as usize)
             .collect())
     }
 
@@ -196,7 +220,25 @@ impl<'a> WorkerCtx<'a> {
     pub fn task(&mut self, doing: &str) -> Task<'_, 'a> {
         self.slot.set_activity(doing);
         self.slot.set_state(WorkerState::Running);
+        self.emit(Event::WorkerRunning {
+            worker_id: self.id,
+            tasks: self.tasks,
+        });
         Task { ctx: self }
+    }
+}
+
+impl<'a> WorkerCtx<'a> {
+    /// Delivers this worker's events to the plugins of its process.
+    pub(crate) fn with_events(mut self, events: &'a crate::plugin::WorkerPlugins) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    fn emit(&self, e: Event) {
+        if let Some(events) = self.events {
+            events.emit(e);
+        }
     }
 }
 
@@ -244,6 +286,10 @@ impl Drop for Task<'_, '_> {
         self.ctx.slot.add_task();
         self.ctx.slot.set_activity("idle");
         self.ctx.slot.set_state(WorkerState::Waiting);
+        self.ctx.emit(Event::WorkerWaiting {
+            worker_id: self.ctx.id,
+            tasks: self.ctx.tasks,
+        });
     }
 }
 
@@ -255,6 +301,7 @@ pub(crate) struct WorkerEnv {
     pub listeners: std::sync::Arc<Vec<TcpListener>>,
     pub max_tasks: u64,
     pub max_memory: u64,
+    pub plugins: crate::plugin::WorkerPlugins,
 }
 
 /// A worker's whole life, in whichever process or thread the MPM gave it.
@@ -266,12 +313,24 @@ pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
     let span = tracing::info_span!(parent: None, "worker", service = %env.service_name, id = slot.worker_id(), pid);
     let _entered = span.enter();
     tracing::debug!("worker ready");
+    // MPMs prepare the process before its first worker; this only answers again.
+    if let Err(e) = env.plugins.start_process() {
+        tracing::error!("worker refused to start: {e}");
+        return 73; // still STARTED: the scheduler counts a crash at start and backs off
+    }
+    env.plugins.emit(Event::WorkerStart {
+        worker_id: slot.worker_id(),
+        slot: start.slot,
+        pid,
+        tid,
+    });
     let recycle = Recycle {
         max_tasks: env.max_tasks,
         max_memory: env.max_memory,
         unit_tasks: start.unit_tasks,
     };
-    let mut ctx = WorkerCtx::new(slot, &env.listeners, start.stop, recycle);
+    let mut ctx =
+        WorkerCtx::new(slot, &env.listeners, start.stop, recycle).with_events(&env.plugins);
     let result = env.service.serve(&mut ctx);
     let (code, why) = match (&result, ctx.end_reason()) {
         (Err(e), _) => {
@@ -286,5 +345,11 @@ pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
     tracing::debug!(tasks = ctx.tasks_done(), "worker exiting: {why}");
     slot.set_activity(why);
     slot.set_state(WorkerState::Exited);
+    env.plugins.emit(Event::WorkerExit {
+        worker_id: slot.worker_id(),
+        tasks: ctx.tasks_done(),
+        code,
+        reason: why,
+    });
     code
 }

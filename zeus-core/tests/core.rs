@@ -1,5 +1,6 @@
-//! zeus-core's integration tests, one binary: configuration layers and errors, and the
-//! scoreboard seen from two mappings.
+//! zeus-core's integration tests, one binary: configuration layers and errors, plugin
+//! options, and the scoreboard seen from two mappings.
 
 mod config;
+mod plugins;
 mod scoreboard;

@@ -9,7 +9,12 @@ use zeus_core::config::{ConfigOptions, Entry};
 use zeus_core::manager::{request, Request};
 use zeus_core::Zeus;
 
-pub fn run(opts: &ConfigOptions, service: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    zeus: &Zeus,
+    opts: &ConfigOptions,
+    service: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let run = zeus_core::run_dir(opts);
     let (entries, source) = match run.running_pid() {
         Some(pid) => {
@@ -26,9 +31,7 @@ pub fn run(opts: &ConfigOptions, service: Option<&str>, json: bool) -> anyhow::R
             )
         }
         None => {
-            let prepared = Zeus::new()
-                .prepare(opts)
-                .map_err(zeus_core::CoreError::from)?;
+            let prepared = zeus.prepare(opts).map_err(zeus_core::CoreError::from)?;
             (
                 prepared.entries(None),
                 "configuration on disk (zeus is not running)".to_string(),

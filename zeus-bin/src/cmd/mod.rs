@@ -1,13 +1,14 @@
 //! One module per subcommand; rendering of tables lives with its command.
 
 mod list;
+mod reload;
 mod start;
 mod status;
 mod stop;
 
 use std::process::ExitCode;
 
-use zeus_core::CoreError;
+use zeus_core::{CoreError, Zeus};
 
 use crate::cli::{Cli, Command};
 
@@ -17,13 +18,14 @@ pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_NOT_RUNNING: u8 = 3;
 
 /// Runs the chosen subcommand.
-pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub fn run(zeus: &Zeus, cli: &Cli) -> anyhow::Result<ExitCode> {
     let opts = cli.global.options();
     match &cli.command {
-        Command::Start { service } => start::run(&opts, service.as_deref()),
+        Command::Start { service } => start::run(zeus, &opts, service.as_deref()),
         Command::Stop { service } => stop::run(&opts, service.as_deref()),
+        Command::Reload { service } => reload::run(&opts, service.as_deref()),
         Command::Status { service, json } => status::run(&opts, service.as_deref(), *json),
-        Command::List { service, json } => list::run(&opts, service.as_deref(), *json),
+        Command::List { service, json } => list::run(zeus, &opts, service.as_deref(), *json),
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use zeus_core::config::ConfigOptions;
 use zeus_core::Zeus;
 
-pub fn run(opts: &ConfigOptions, service: Option<&str>) -> anyhow::Result<ExitCode> {
-    Zeus::new().start(opts, service)?;
+pub fn run(zeus: &Zeus, opts: &ConfigOptions, service: Option<&str>) -> anyhow::Result<ExitCode> {
+    zeus.start(opts, service)?;
     Ok(ExitCode::SUCCESS)
 }

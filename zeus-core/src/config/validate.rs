@@ -142,7 +142,7 @@ fn check_scheduler(
             &k("threads_per_process"),
             "must be from 1 to 1024",
         ));
-    } else if mpm == "hybrid" && s.max_processes % s.threads_per_process != 0 {
+    } else if mpm == "hybrid" && !s.max_processes.is_multiple_of(s.threads_per_process) {
         errs.push(ConfigError::at(
             fig,
             &k("max_processes"),
@@ -187,15 +187,21 @@ fn check_plugins(
     reg: &Registries,
     errs: &mut Vec<ConfigError>,
 ) {
+    // figment cannot look array elements up: the list's key gives the layer.
+    let layer = super::error::layer_of(fig, key);
     for (i, p) in plugins.iter().enumerate() {
-        let at = format!("{key}.{i}");
-        match p.name() {
-            Some(name) if reg.plugins.iter().any(|k| k == name) => {}
-            Some(_) => errs.push(
-                ConfigError::at(fig, &at, "unknown plugin").allowed(list_or_none(&reg.plugins)),
-            ),
-            None => errs.push(ConfigError::at(fig, &at, "a plugin table needs a `name`")),
-        }
+        let (value, problem) = match p.name() {
+            Some(name) if reg.plugins.iter().any(|k| k == name) => continue,
+            Some(name) => (Some(format!("{name:?}")), "unknown plugin"),
+            None => (None, "a plugin table needs a `name` (a string)"),
+        };
+        errs.push(ConfigError {
+            key: format!("{key}.{i}"),
+            value,
+            layer: layer.clone(),
+            problem: problem.into(),
+            allowed: Some(list_or_none(&reg.plugins)),
+        });
     }
 }
 

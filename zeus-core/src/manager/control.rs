@@ -28,6 +28,11 @@ pub enum Request {
         /// The service; `None` stops all.
         service: Option<String>,
     },
+    /// Re-read the configuration and replace the schedulers of changed services (all, or one).
+    Reload {
+        /// The service; `None` reloads all.
+        service: Option<String>,
+    },
     /// The effective configuration with provenance.
     List {
         /// The service; `None` lists all.

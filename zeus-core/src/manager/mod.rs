@@ -23,7 +23,7 @@ use std::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
-use crate::app::Prepared;
+use crate::app::{Prepared, PreparedService};
 use crate::config::ConfigError;
 use crate::error::CoreError;
 use crate::event::{Event, EventBus};
@@ -60,7 +60,8 @@ pub fn run(prepared: Prepared, catalog: Arc<Catalog>, only: Option<&str>) -> Res
         prepared.run_dir.path().display(),
         prepared.run_dir.instance()
     );
-    let mut events = EventBus::default();
+    let manager_plugins = &prepared.loaded.config.manager.plugins;
+    let mut events: EventBus = crate::plugin::for_manager(&catalog, manager_plugins)?;
     events.emit(Event::ManagerInit {
         pid: std::process::id(),
         services: services.iter().map(|s| s.name.clone()).collect(),
@@ -84,26 +85,42 @@ fn bind_all(prepared: &Prepared, only: Option<&str>) -> Result<Vec<Managed>, Cor
         if !chosen {
             continue;
         }
-        let mut listeners = Vec::new();
-        for spec in s.service.listeners() {
-            match TcpListener::bind(spec.addr).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
-                Ok(l) => listeners.push(l),
-                Err(e) => errs.push(
-                    ConfigError::at(
-                        prepared.figment(),
-                        &spec.key,
-                        format!("cannot listen on {}: {e}", spec.addr),
-                    )
-                    .allowed("a free port (change it or stop what uses it)"),
-                ),
-            }
+        match bind_service(prepared, s) {
+            Ok(listeners) => out.push(Managed::new(s, Arc::new(listeners))),
+            Err(e) => errs.extend(e),
         }
-        out.push(Managed::new(s, Arc::new(listeners)));
     }
     if errs.is_empty() {
         Ok(out)
     } else {
         Err(CoreError::Config(crate::config::ConfigErrors(errs)))
+    }
+}
+
+/// Binds one service's listeners (non-blocking, shared by all its workers).
+fn bind_service(
+    prepared: &Prepared,
+    s: &PreparedService,
+) -> Result<Vec<TcpListener>, Vec<ConfigError>> {
+    let mut listeners = Vec::new();
+    let mut errs = Vec::new();
+    for spec in s.service.listeners() {
+        match TcpListener::bind(spec.addr).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+            Ok(l) => listeners.push(l),
+            Err(e) => errs.push(
+                ConfigError::at(
+                    prepared.figment(),
+                    &spec.key,
+                    format!("cannot listen on {}: {e}", spec.addr),
+                )
+                .allowed("a free port (change it or stop what uses it)"),
+            ),
+        }
+    }
+    if errs.is_empty() {
+        Ok(listeners)
+    } else {
+        Err(errs)
     }
 }
 

@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::{ExitStatus, WorkerExit};
+use super::{ExitStatus, WorkerBody, WorkerExit};
 use crate::error::CoreError;
 use crate::sys::{self, Forked, Signals};
 use crate::worker::StopSignal;
@@ -25,10 +25,12 @@ pub(super) struct Children {
 
 impl Children {
     /// Forks a child for `slots` that runs `main` and exits with its code. In the child,
-    /// `main` gets the stop signalfd; the child dies with the scheduler (PDEATHSIG).
+    /// `body.start_process` runs first (before any thread), then `main` gets the stop
+    /// signalfd; the child dies with the scheduler (PDEATHSIG).
     pub fn fork(
         &mut self,
         slots: Range<usize>,
+        body: &WorkerBody,
         main: impl FnOnce(ProcessStop) -> i32,
     ) -> Result<u32, CoreError> {
         let parent = nix::unistd::getpid();
@@ -42,6 +44,10 @@ impl Children {
                     || nix::unistd::getppid() != parent
                 {
                     std::process::exit(70);
+                }
+                if let Err(e) = body.start_process() {
+                    tracing::error!("worker process refused to start: {e}");
+                    std::process::exit(73);
                 }
                 let code = match Signals::new(STOP_SIGNALS) {
                     Ok(s) => main(ProcessStop(s)),

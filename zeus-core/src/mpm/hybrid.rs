@@ -50,8 +50,9 @@ impl Mpm for HybridMpm {
 
     fn spawn(&mut self, first: usize, body: &WorkerBody) -> Result<u32, CoreError> {
         let n = self.threads;
-        self.children
-            .fork(first..first + n, |stop| child_main(first, n, body, stop))
+        self.children.fork(first..first + n, body, |stop| {
+            child_main(first, n, body, stop)
+        })
     }
 
     fn stop(&mut self, slot: usize) {

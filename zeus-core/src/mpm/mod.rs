@@ -6,7 +6,11 @@
 //! - an MPM starts workers in *units* of `Capabilities::unit` consecutive scoreboard slots
 //!   (1 for `process` and `thread`, `threads_per_process` for `hybrid`) and ends them a whole
 //!   unit at a time;
-//! - a worker runs `WorkerBody` and nothing else; a `Service` cannot tell which MPM runs it;
+//! - a worker runs `WorkerBody::run` and nothing else; a `Service` cannot tell which MPM runs it;
+//! - each process that hosts workers calls `WorkerBody::start_process` once, before its first
+//!   worker runs (a forked child right after the fork, before it starts threads; the
+//!   `thread` MPM in the scheduler before its first thread), and runs no worker if it fails
+//!   (plugins drop privileges there);
 //! - `stop` is graceful (workers end between tasks), `kill` is immediate where the MPM can do
 //!   it (`Capabilities::can_kill`; threads cannot be killed, they end with their process);
 //! - `reap` reports every unit that has ended, once, with how it ended;
@@ -55,8 +59,51 @@ pub struct WorkerStart<'a> {
     pub unit_tasks: Option<&'a AtomicU64>,
 }
 
-/// The code a worker runs; returns an exit code (0: ended normally).
-pub type WorkerBody = Arc<dyn Fn(WorkerStart<'_>) -> i32 + Send + Sync>;
+type Run = dyn Fn(WorkerStart<'_>) -> i32 + Send + Sync;
+type StartProcess = dyn Fn() -> Result<(), CoreError> + Send + Sync;
+
+/// The code workers run: `start_process` once per process that hosts workers, then `run` per
+/// worker, which returns an exit code (0: ended normally). Cloning shares the code.
+#[derive(Clone)]
+pub struct WorkerBody {
+    run: Arc<Run>,
+    start_process: Arc<StartProcess>,
+}
+
+impl std::fmt::Debug for WorkerBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerBody")
+    }
+}
+
+impl WorkerBody {
+    /// A body whose processes need no preparation.
+    pub fn new(run: impl Fn(WorkerStart<'_>) -> i32 + Send + Sync + 'static) -> Self {
+        Self {
+            run: Arc::new(run),
+            start_process: Arc::new(|| Ok(())),
+        }
+    }
+
+    /// Sets what each process that hosts workers does before its first worker runs.
+    pub fn with_start_process(
+        mut self,
+        f: impl Fn() -> Result<(), CoreError> + Send + Sync + 'static,
+    ) -> Self {
+        self.start_process = Arc::new(f);
+        self
+    }
+
+    /// Runs one worker.
+    pub fn run(&self, start: WorkerStart<'_>) -> i32 {
+        (self.run)(start)
+    }
+
+    /// Prepares the calling process for its workers; an error means it must run none.
+    pub fn start_process(&self) -> Result<(), CoreError> {
+        (self.start_process)()
+    }
+}
 
 /// How a unit ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

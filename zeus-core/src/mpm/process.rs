@@ -31,9 +31,9 @@ impl Mpm for ProcessMpm {
     }
 
     fn spawn(&mut self, first: usize, body: &WorkerBody) -> Result<u32, CoreError> {
-        self.children.fork(first..first + 1, |mut stop| {
+        self.children.fork(first..first + 1, body, |mut stop| {
             let run = std::panic::AssertUnwindSafe(|| {
-                body(WorkerStart {
+                body.run(WorkerStart {
                     slot: first,
                     stop: &mut stop,
                     unit_tasks: None,

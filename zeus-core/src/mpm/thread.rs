@@ -12,6 +12,8 @@ use crate::error::CoreError;
 /// The thread-pool MPM.
 pub struct ThreadMpm {
     threads: WorkerThreads,
+    /// `WorkerBody::start_process` has succeeded in this (the scheduler's) process.
+    started: bool,
 }
 
 impl std::fmt::Debug for ThreadMpm {
@@ -25,6 +27,7 @@ impl ThreadMpm {
     pub fn new() -> std::io::Result<Self> {
         Ok(Self {
             threads: WorkerThreads::new()?,
+            started: false,
         })
     }
 }
@@ -45,6 +48,11 @@ impl Mpm for ThreadMpm {
     }
 
     fn spawn(&mut self, first: usize, body: &WorkerBody) -> Result<u32, CoreError> {
+        // Workers live in this process: prepare it once, before the first thread exists.
+        if !self.started {
+            body.start_process()?;
+            self.started = true;
+        }
         self.threads.spawn(first, body, None)?;
         Ok(std::process::id())
     }

@@ -68,7 +68,7 @@ impl WorkerThreads {
                     stop: &mut stop,
                     unit_tasks: unit_tasks.as_deref(),
                 };
-                let run = std::panic::AssertUnwindSafe(|| body(start));
+                let run = std::panic::AssertUnwindSafe(|| body.run(start));
                 let code = std::panic::catch_unwind(run).unwrap_or(101);
                 let _ = done.send((slot, code));
                 let _ = (&*wake).write(&[1]);

@@ -24,6 +24,7 @@ use nix::sys::signal::Signal;
 use crate::config::SchedulerConfig;
 use crate::discipline::Discipline;
 use crate::error::CoreError;
+use crate::event::{Event, EventBus};
 use crate::mpm::{Capabilities, Mpm, WorkerBody, WorkerExit};
 use crate::registry::Catalog;
 use crate::scoreboard::{Describe, Limits, Scoreboard, WorkerState};
@@ -49,6 +50,8 @@ const MAX_SPAWN_RATE: u32 = 32;
 const FAST_STOP_WAIT: Duration = Duration::from_millis(800);
 /// The pool is re-planned at least this often.
 const TICK: Duration = Duration::from_millis(100);
+/// After a plugin refuses a `WorkerCreate`, no worker is created for this long.
+const VETO_HOLD: Duration = Duration::from_secs(1);
 
 /// What a scheduler process needs to run one service.
 pub struct SchedulerSpec {
@@ -88,6 +91,7 @@ struct Scheduler {
     next_retire: Instant,
     ramp: Ramp,
     warned_max: bool,
+    events: EventBus,
 }
 
 /// Runs the scheduler until its service is stopped; returns the process exit code.
@@ -135,7 +139,15 @@ impl Scheduler {
             Scoreboard::create(&spec.scoreboard_path, cfg.max_processes as usize, &describe)
                 .map_err(CoreError::path(&spec.scoreboard_path))?,
         );
+        let (events, plugins) = crate::plugin::for_scheduler(
+            &spec.catalog,
+            &cfg.plugins,
+            &spec.service_name,
+            mpm.capabilities(),
+            &spec.scoreboard_path,
+        )?;
         let env = WorkerEnv {
+            plugins,
             service_name: spec.service_name,
             service: spec.service,
             board: board.clone(),
@@ -143,7 +155,10 @@ impl Scheduler {
             max_tasks: cfg.max_process_tasks,
             max_memory: cfg.max_process_memory.0,
         };
-        let body: WorkerBody = Arc::new(move |start| worker::run(&env, start));
+        let env = Arc::new(env);
+        let host = env.clone();
+        let body = WorkerBody::new(move |start| worker::run(&env, start))
+            .with_start_process(move || host.plugins.start_process().map_err(CoreError::Control));
         let now = Instant::now();
         let s = Self {
             caps: mpm.capabilities(),
@@ -160,6 +175,7 @@ impl Scheduler {
             next_retire: now,
             ramp: Ramp::new(MAX_SPAWN_RATE),
             warned_max: false,
+            events,
         };
         Ok((s, signals))
     }
@@ -190,6 +206,10 @@ impl Scheduler {
             c.min_spare_processes,
             c.max_spare_processes
         );
+        self.events.emit(Event::SchedulerStart {
+            pid: std::process::id(),
+            mpm: self.mpm.name(),
+        });
         if self.cfg.enable_process_cache {
             let units = (self.cfg.start_processes as usize).div_ceil(self.caps.unit);
             for _ in 0..units {
@@ -228,7 +248,13 @@ impl Scheduler {
                     }
                 }
             }
+            if matches!(phase, Phase::Running) {
+                let (pool, tasks) = (self.pool().view(), self.board.total_tasks());
+                self.events.emit(Event::SchedulerLoop { pool, tasks });
+            }
         }
+        let tasks = self.board.total_tasks();
+        self.events.emit(Event::SchedulerStop { tasks });
         tracing::info!("scheduler stopped: {} tasks done", self.board.total_tasks());
         self.board.unlink();
         0
@@ -284,6 +310,8 @@ impl Scheduler {
             (Signal::SIGUSR1, _) => {
                 tracing::warn!("manager is gone: ending workers and exiting");
                 self.fast_stop();
+                let tasks = self.board.total_tasks();
+                self.events.emit(Event::SchedulerStop { tasks });
                 // `exit` runs no destructor: remove the scoreboard here.
                 self.board.unlink();
                 std::process::exit(0)
@@ -352,6 +380,13 @@ impl Scheduler {
         // like httpd; one we ended on purpose is not, and growth beyond that is ramped.
         let replace = running && !asked && !at_start && self.cfg.enable_process_cache;
         self.board.retire_tasks(tasks);
+        self.events.emit(Event::WorkerTerminated {
+            worker_id: first_id,
+            workers: e.slots.len(),
+            pid: e.pid,
+            status: e.status,
+            tasks,
+        });
         let who = if e.slots.len() == 1 {
             format!("worker {first_id} (pid {})", e.pid)
         } else {
@@ -424,11 +459,14 @@ impl Scheduler {
         };
         let p = plan(&view, &bounds, self.pool().free_units());
         self.warn_at_max(p.at_max && view.idle + view.starting == 0);
-        let mut n = if p.spawn > 0 && !self.held_back(now) {
-            self.ramp.allow(now_ms(), p.spawn)
+        // Like httpd, a shortage starts as many units as the ramp allows this second (not just
+        // the deficit), so a burst is met in a few seconds; surplus is retired later.
+        let want = if p.spawn > 0 && !self.held_back(now) {
+            self.pool().free_units()
         } else {
-            self.ramp.allow(now_ms(), 0)
+            0
         };
+        let mut n = self.ramp.allow(now_ms(), want);
         if self.crash_streak > 0 {
             n = n.min(1);
         }
@@ -497,6 +535,17 @@ impl Scheduler {
             return;
         };
         let ids = self.next_id;
+        let unit = self.caps.unit;
+        let proposal = Event::WorkerCreate {
+            worker_id: ids,
+            slot: first,
+            workers: unit,
+        };
+        if let Err(veto) = self.events.propose(proposal) {
+            tracing::info!("{veto}; no worker is created for {VETO_HOLD:?}");
+            self.spawn_after = Some(Instant::now() + VETO_HOLD);
+            return;
+        }
         for i in first..first + self.caps.unit {
             self.board.slot(i).claim(self.next_id);
             self.next_id += 1;
@@ -510,6 +559,12 @@ impl Scheduler {
                     }
                     self.board.count_spawn();
                 }
+                self.events.emit(Event::WorkerCreated {
+                    worker_id: ids,
+                    slot: first,
+                    workers: unit,
+                    pid,
+                });
                 if self.caps.unit == 1 {
                     tracing::info!("worker {ids} started (pid {pid})");
                 } else {

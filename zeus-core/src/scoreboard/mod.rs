@@ -46,6 +46,9 @@ pub struct Scoreboard {
     path: PathBuf,
     /// The process that created the segment unlinks it on drop; forked copies do not.
     owner_pid: Option<u32>,
+    /// (device, inode) of the file created, so an old scheduler never removes the segment
+    /// of its successor (a reload creates a new one at the same path).
+    identity: (u64, u64),
 }
 
 impl Scoreboard {
@@ -71,7 +74,9 @@ impl Scoreboard {
         store_str(&w[hdr::MPM..hdr::MPM + 2], &d.mpm);
         store_str(&w[hdr::DISCIPLINE..hdr::DISCIPLINE + 2], &d.discipline);
         w[hdr::MAGIC].store(MAGIC, Ordering::Release);
+        let identity = identity(path).unwrap_or_default();
         Ok(Self {
+            identity,
             shm,
             path: path.to_path_buf(),
             owner_pid: Some(std::process::id()),
@@ -102,6 +107,7 @@ impl Scoreboard {
             shm,
             path: path.to_path_buf(),
             owner_pid: None,
+            identity: identity(path).unwrap_or_default(),
         })
     }
 
@@ -182,7 +188,9 @@ impl Scoreboard {
 impl Scoreboard {
     /// Removes the segment's name (creator only); mappings stay valid until dropped.
     pub fn unlink(&self) {
-        if self.owner_pid == Some(std::process::id()) {
+        if self.owner_pid == Some(std::process::id())
+            && identity(&self.path).ok() == Some(self.identity)
+        {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -305,6 +313,12 @@ impl Slot<'_> {
         }
         String::new()
     }
+}
+
+fn identity(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 fn pair(lo: u32, hi: u32) -> u64 {

@@ -14,7 +14,7 @@ pub enum Forked {
 }
 
 /// Number of threads of the calling process, read from `/proc/self/status`.
-fn thread_count() -> std::io::Result<usize> {
+pub(super) fn thread_count() -> std::io::Result<usize> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     status
         .lines()

@@ -5,13 +5,19 @@
 //! - `fork` refuses to run in a process with more than one thread (a forked child would
 //!   inherit locks held by threads that no longer exist);
 //! - shared mappings are only ever viewed as arrays of atomics, so another process writing to
-//!   them concurrently is never a data race.
+//!   them concurrently is never a data race;
+//! - the process title is written only inside the argument area the kernel reports (see
+//!   `proctitle`), and credentials change only in the order groups → gid → uid (`creds`).
 
+pub mod creds;
 mod fork;
+pub mod proctitle;
 mod shm;
 mod signal;
 
+pub use creds::CredsError;
 pub use fork::{fork, Forked};
+pub use proctitle::TitleError;
 pub use shm::SharedWords;
 pub use signal::Signals;
 

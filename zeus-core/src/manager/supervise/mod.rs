@@ -2,6 +2,8 @@
 //! control socket. Stop escalation per service: SIGTERM (the scheduler stops its workers
 //! gracefully within `shutdown_timeout`), then SIGKILL after `shutdown_timeout + KILL_GRACE`.
 
+mod reload;
+
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -49,6 +51,15 @@ pub(super) struct Managed {
     state: State,
     restarts: u32,
     started: Instant,
+    /// Schedulers of an earlier configuration, finishing their tasks after a reload.
+    draining: Vec<Draining>,
+}
+
+/// A replaced scheduler that finishes its tasks in hand.
+struct Draining {
+    pid: Pid,
+    deadline: Instant,
+    killed: bool,
 }
 
 impl Managed {
@@ -61,6 +72,7 @@ impl Managed {
             state: State::Restarting { at: Instant::now() },
             restarts: 0,
             started: Instant::now(),
+            draining: Vec::new(),
         }
     }
 
@@ -117,9 +129,13 @@ impl Supervisor {
             while let Some(sig) = self.signals.next() {
                 match sig {
                     Signal::SIGCHLD => {}
-                    Signal::SIGHUP => {
-                        tracing::info!("SIGHUP: reload is not supported yet; ignored")
+                    Signal::SIGHUP if !self.stopping_all => {
+                        tracing::info!("SIGHUP: reloading the configuration");
+                        if let Err(e) = self.reload(None) {
+                            tracing::error!("reload refused: {e}");
+                        }
                     }
+                    Signal::SIGHUP => {}
                     _ if self.stopping_all => self.fast_stop(),
                     s => {
                         tracing::info!("{}: stopping all services", s.as_str());
@@ -133,7 +149,7 @@ impl Supervisor {
             if self
                 .services
                 .iter()
-                .all(|s| matches!(s.state, State::Stopped))
+                .all(|s| matches!(s.state, State::Stopped) && s.draining.is_empty())
             {
                 break;
             }
@@ -225,6 +241,18 @@ impl Supervisor {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             };
+            if let Some(s) = self
+                .services
+                .iter_mut()
+                .find(|s| s.draining.iter().any(|d| d.pid == pid))
+            {
+                s.draining.retain(|d| d.pid != pid);
+                tracing::info!(
+                    "the previous scheduler of {} (pid {pid}) has finished: {how}",
+                    s.name
+                );
+                continue;
+            }
             let Some(i) = self.services.iter().position(|s| s.pid() == Some(pid)) else {
                 continue;
             };
@@ -290,7 +318,7 @@ impl Supervisor {
     fn fast_stop(&mut self) {
         tracing::warn!("second stop signal: stopping now, busy tasks are cut");
         for s in &self.services {
-            if let Some(pid) = s.pid() {
+            for pid in s.pid().into_iter().chain(s.draining.iter().map(|d| d.pid)) {
                 let _ = kill(pid, Signal::SIGUSR1);
             }
         }
@@ -309,6 +337,12 @@ impl Supervisor {
                 } => Some(deadline.saturating_duration_since(now)),
                 _ => None,
             })
+            .chain(
+                self.services
+                    .iter()
+                    .flat_map(|s| &s.draining)
+                    .map(|d| d.deadline.saturating_duration_since(now)),
+            )
             .min()
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1))
@@ -332,6 +366,15 @@ impl Supervisor {
                 }
                 _ => {}
             }
+            for d in &mut self.services[i].draining {
+                if !d.killed && now >= d.deadline {
+                    tracing::warn!(
+                        "the previous scheduler of {name} did not finish in time: killing it"
+                    );
+                    let _ = kill(d.pid, Signal::SIGKILL);
+                    d.killed = true;
+                }
+            }
         }
     }
 
@@ -353,6 +396,13 @@ impl Supervisor {
                     let mut r = Response::ok("effective configuration");
                     r.entries = self.prepared.entries(service.as_deref());
                     control::write_response(&conn, &r);
+                }
+                Request::Reload { service } => {
+                    let resp = match self.reload(service.as_deref()) {
+                        Ok(msg) => Response::ok(msg),
+                        Err(e) => Response::err(e),
+                    };
+                    control::write_response(&conn, &resp);
                 }
                 Request::Stop { service: None } => {
                     tracing::info!("stop requested from the command line");

@@ -1,0 +1,31 @@
+//! `zeus-custom`: a zeus binary of a Rust user's own. It keeps every built-in and adds, by
+//! name, what the configuration can then refer to:
+//! - service `uppercase`: like `echo`, but answers each line in upper case;
+//! - service `leaky`: answers `ok` and keeps `leak_bytes` of memory per task on purpose, to
+//!   show `max_process_memory` recycling its workers;
+//! - discipline `newest_first`: ends the most recently active idle worker first (the opposite
+//!   of `lru`).
+//!
+//! The command line, configuration layers and exit codes are zeus's own (`zeus_cli::run`).
+
+mod leaky;
+mod newest_first;
+mod uppercase;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use zeus_core::service::Service;
+use zeus_core::Zeus;
+
+fn main() -> ExitCode {
+    let mut zeus = Zeus::new();
+    zeus.register_service("uppercase", |s| {
+        Ok(Arc::new(uppercase::Uppercase::from_settings(s)?) as Arc<dyn Service>)
+    })
+    .register_service("leaky", |s| {
+        Ok(Arc::new(leaky::Leaky::from_settings(s)?) as Arc<dyn Service>)
+    })
+    .register_discipline("newest_first", || Box::new(newest_first::NewestFirst));
+    zeus_cli::run(&zeus)
+}

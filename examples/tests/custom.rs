@@ -1,0 +1,214 @@
+//! The library-API example, built and run for real: `zeus-custom` serves its own `uppercase`
+//! service with its own discipline through zeus's CLI, and its `leaky` service shows
+//! `max_process_memory` recycling workers under the process and hybrid MPMs.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zeus-custom");
+
+/// A running `zeus-custom start` in a temp dir; stopped (then killed) on drop.
+struct Instance {
+    dir: PathBuf,
+    config: PathBuf,
+    child: Child,
+}
+
+impl Instance {
+    fn start(tag: &str, body: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("zeus-example-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("zeus.toml");
+        let text = format!(
+            "run_dir = \"{}/run\"\n[logger]\nshow_banner = false\n{body}",
+            dir.display()
+        );
+        std::fs::write(&config, text).unwrap();
+        let child = Command::new(BIN)
+            .args(["-c", config.to_str().unwrap(), "start"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { dir, config, child }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `status SERVICE --json` of the running instance, polled until `pred` holds.
+    fn wait_status(
+        &self,
+        service: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = self.cli(&["status", service, "--json"]);
+            if out.status.success() {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let svc = v["services"][0].clone();
+                if pred(&svc) {
+                    return svc;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status of {service} never matched; last: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ask(port: u16, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) => assert!(Instant::now() < deadline, "connect {port}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&s).write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    BufReader::new(&s).read_line(&mut answer).unwrap();
+    answer
+}
+
+fn pool(mpm: &str, extra: &str) -> String {
+    format!(
+        "[schedulers.s]\nmultiprocessing_module = \"{mpm}\"\nthreads_per_process = 2\nstart_processes = 2\nmax_processes = 4\nmin_spare_processes = 1\nmax_spare_processes = 4\n{extra}\n"
+    )
+}
+
+#[test]
+fn a_custom_service_and_discipline_run_through_the_zeus_cli() {
+    let port = free_port();
+    let z = Instance::start(
+        "upper",
+        &format!(
+            "{}[services.up]\nscheduler_name = \"s\"\nservice_adapter = \"uppercase\"\n[services.up.service_settings]\nlisten_port = {port}\n",
+            pool("process", "scheduler_discipline = \"newest_first\"")
+        ),
+    );
+    assert_eq!(ask(port, "hello zeus"), "HELLO ZEUS\n");
+    let st = z.wait_status("up", |s| s["workers_total"] == 2);
+    assert_eq!(st["discipline"], "newest_first");
+    let list = z.cli(&["list", "up", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let adapter = list["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "services.up.service_adapter")
+        .unwrap()
+        .clone();
+    assert_eq!(adapter["value"], "uppercase");
+}
+
+#[test]
+fn an_unknown_custom_name_is_still_refused_with_the_choices() {
+    let dir = std::env::temp_dir().join(format!("zeus-example-{}-bad", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("zeus.toml");
+    let body = format!(
+        "{}[services.up]\nscheduler_name = \"s\"\nservice_adapter = \"upper\"\n",
+        pool("process", "")
+    );
+    std::fs::write(&cfg, body).unwrap();
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("start")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("services.up.service_adapter")
+            && err.contains("uppercase")
+            && err.contains("leaky"),
+        "{err}"
+    );
+}
+
+fn leaky_workers_are_recycled_by_memory(mpm: &str) {
+    let port = free_port();
+    let z = Instance::start(
+        &format!("leaky-{mpm}"),
+        &format!(
+            "{}[services.leak]\nscheduler_name = \"s\"\nservice_adapter = \"leaky\"\n[services.leak.service_settings]\nlisten_port = {port}\nleak_bytes = 4194304\n",
+            pool(mpm, "max_process_tasks = 0\nmax_process_memory = \"24M\"")
+        ),
+    );
+    let first = z.wait_status("leak", |s| s["workers_total"] == 2);
+    let pids = |s: &serde_json::Value| -> Vec<u64> {
+        s["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["pid"].as_u64().unwrap())
+            .collect()
+    };
+    let before = pids(&first);
+    // 4 MiB per task on top of a few MiB: every worker process passes 24 MiB within 8 tasks.
+    for _ in 0..24 {
+        assert_eq!(ask(port, "x"), "ok\n");
+    }
+    let after = z.wait_status("leak", |s| {
+        s["workers_total"] == 2 && pids(s).iter().all(|p| !before.contains(p))
+    });
+    assert!(after["workers_spawned"].as_u64().unwrap() > 2, "{after}");
+}
+
+#[test]
+fn memory_recycling_under_the_process_mpm() {
+    leaky_workers_are_recycled_by_memory("process");
+}
+
+#[test]
+fn memory_recycling_under_the_hybrid_mpm() {
+    leaky_workers_are_recycled_by_memory("hybrid");
+}
