@@ -164,13 +164,21 @@ fn check_plugins(
     errs: &mut Vec<ConfigError>,
 ) {
     for (i, p) in plugins.iter().enumerate() {
-        let at = format!("{key}.{i}");
+        // figment finds the layer of the array, not of its items: blame the array's layer.
+        let err = |problem: &str, value: Option<String>| ConfigError {
+            key: format!("{key}.{i}"),
+            value,
+            layer: super::error::layer_of(fig, key),
+            problem: problem.into(),
+            allowed: None,
+        };
         match p.name() {
             Some(name) if reg.plugins.iter().any(|k| k == name) => {}
-            Some(_) => errs.push(
-                ConfigError::at(fig, &at, "unknown plugin").allowed(list_or_none(&reg.plugins)),
+            Some(name) => errs.push(
+                err("unknown plugin", Some(format!("{name:?}")))
+                    .allowed(list_or_none(&reg.plugins)),
             ),
-            None => errs.push(ConfigError::at(fig, &at, "a plugin table needs a `name`")),
+            None => errs.push(err("a plugin table needs a `name`", None)),
         }
     }
 }

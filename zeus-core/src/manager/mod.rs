@@ -64,7 +64,7 @@ pub fn run(prepared: Prepared, only: Option<&str>) -> Result<(), CoreError> {
         pid: std::process::id(),
         services: services.iter().map(|s| s.name.clone()).collect(),
     });
-    let mut sup = Supervisor::new(prepared, services, signals, control, events);
+    let mut sup = Supervisor::new(prepared, services, signals, control, events, lock.raw_fd());
     sup.start_all();
     sup.run();
     drop(lock);

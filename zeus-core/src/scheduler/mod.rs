@@ -228,14 +228,19 @@ impl Scheduler {
         }
     }
 
-    /// Applies `f` to every live worker's slot, marking it TERMINATED.
+    /// Applies `f` to every live worker's slot. Idle ones are marked TERMINATED; busy ones
+    /// stay RUNNING until their task ends, so `zeus status` shows what is still being served.
     fn for_each_live(&mut self, mut f: impl FnMut(&mut dyn Mpm, usize)) {
         for i in 0..self.board.slot_count() {
             let slot = self.board.slot(i);
-            if !matches!(slot.state(), WorkerState::Empty | WorkerState::Exited) {
-                slot.set_state(WorkerState::Terminated);
-                f(self.mpm.as_mut(), i);
+            match slot.state() {
+                WorkerState::Empty | WorkerState::Exited => continue,
+                WorkerState::Started | WorkerState::Waiting => {
+                    slot.set_state(WorkerState::Terminated)
+                }
+                WorkerState::Running | WorkerState::Terminated => {}
             }
+            f(self.mpm.as_mut(), i);
         }
     }
 
