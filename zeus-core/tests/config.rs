@@ -119,6 +119,17 @@ fn flags_win_and_are_named() {
         e.layer,
         "command-line flag --set schedulers.s.max_processes"
     );
+    let o = ConfigOptions {
+        run_dir: Some("/tmp/zeus-flag-run".into()),
+        ..opts(BASE, &[])
+    };
+    let p = Zeus::new().prepare(&o).unwrap();
+    let e = p
+        .entries(None)
+        .into_iter()
+        .find(|e| e.key == "run_dir")
+        .unwrap();
+    assert_eq!(e.layer, "command-line flag --run-dir");
 }
 
 #[test]

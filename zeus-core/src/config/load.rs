@@ -115,8 +115,7 @@ fn build(opts: &ConfigOptions) -> Result<(Figment, Vec<Layer>), ConfigErrors> {
     layers.push(Layer::Env);
     let flags = flag_layer(opts)?;
     if !flags.is_empty() {
-        for (key, value) in flags {
-            let label = format!("command-line flag --set {key}");
+        for (key, value, label) in flags {
             figment = figment.merge(Named::new(Serialized::default(&key, value), label));
         }
         layers.push(Layer::Flags);
@@ -124,12 +123,15 @@ fn build(opts: &ConfigOptions) -> Result<(Figment, Vec<Layer>), ConfigErrors> {
     Ok((figment, layers))
 }
 
-fn flag_layer(opts: &ConfigOptions) -> Result<Vec<(String, toml::Value)>, ConfigErrors> {
+/// (key, value, label) of every flag, in order.
+fn flag_layer(opts: &ConfigOptions) -> Result<Vec<(String, toml::Value, String)>, ConfigErrors> {
     let mut out = Vec::new();
     if let Some(dir) = &opts.run_dir {
+        let value = toml::Value::String(dir.display().to_string());
         out.push((
             "run_dir".to_string(),
-            toml::Value::String(dir.display().to_string()),
+            value,
+            "command-line flag --run-dir".to_string(),
         ));
     }
     for item in &opts.overrides {
@@ -143,7 +145,9 @@ fn flag_layer(opts: &ConfigOptions) -> Result<Vec<(String, toml::Value)>, Config
             }
             .into());
         };
-        out.push((key.trim().to_string(), parse_scalar(raw.trim())));
+        let key = key.trim().to_string();
+        let label = format!("command-line flag --set {key}");
+        out.push((key, parse_scalar(raw.trim()), label));
     }
     Ok(out)
 }

@@ -167,7 +167,7 @@ impl Default for SchedulerConfig {
             max_process_tasks: 100,
             max_process_memory: ByteSize(0),
             min_spare_processes: 3,
-            max_spare_processes: 5,
+            max_spare_processes: 8,
             enable_process_cache: true,
             process_idle_timeout: 10.0,
             plugins: Vec::new(),

@@ -66,7 +66,15 @@ pub fn run(prepared: Prepared, catalog: Arc<Catalog>, only: Option<&str>) -> Res
         pid: std::process::id(),
         services: services.iter().map(|s| s.name.clone()).collect(),
     });
-    let mut sup = Supervisor::new(prepared, catalog, services, signals, control, events);
+    let mut sup = Supervisor::new(
+        prepared,
+        catalog,
+        services,
+        signals,
+        control,
+        events,
+        lock.raw_fd(),
+    );
     sup.start_all();
     sup.run();
     drop(lock);

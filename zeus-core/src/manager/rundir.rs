@@ -152,6 +152,15 @@ pub struct InstanceLock {
     owner: u32,
 }
 
+impl InstanceLock {
+    /// The locked pid file's descriptor; children close it, so the lock means "the manager
+    /// is alive", not "some process of the instance is".
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self._lock.as_raw_fd()
+    }
+}
+
 impl Drop for InstanceLock {
     fn drop(&mut self) {
         if self.owner == std::process::id() {

@@ -33,13 +33,16 @@ use crate::sys::{now_ms, Signals};
 use crate::worker::{self, WorkerEnv};
 use pool::Pool;
 
-/// Signals the scheduler reads: SIGUSR1 is its parent-death signal (manager gone: fast stop).
+/// Signals the scheduler reads: SIGTERM/SIGINT stop gracefully; SIGUSR2 too, for a scheduler
+/// replaced by a reload (its successor owns the scoreboard's name, so it must not remove it);
+/// SIGUSR1 is its parent-death signal (manager gone: fast stop).
 pub(crate) const SIGNALS: &[Signal] = &[
     Signal::SIGCHLD,
     Signal::SIGTERM,
     Signal::SIGINT,
     Signal::SIGHUP,
     Signal::SIGUSR1,
+    Signal::SIGUSR2,
 ];
 
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -91,6 +94,10 @@ struct Scheduler {
     next_retire: Instant,
     ramp: Ramp,
     warned_max: bool,
+    /// First slots of units this scheduler asked to stop: they are not replaced when they end.
+    stopped: std::collections::HashSet<usize>,
+    /// Stopped by a reload: the successor now owns the scoreboard's name.
+    replaced: bool,
     events: EventBus,
 }
 
@@ -175,6 +182,8 @@ impl Scheduler {
             next_retire: now,
             ramp: Ramp::new(MAX_SPAWN_RATE),
             warned_max: false,
+            stopped: std::collections::HashSet::new(),
+            replaced: false,
             events,
         };
         Ok((s, signals))
@@ -256,7 +265,9 @@ impl Scheduler {
         let tasks = self.board.total_tasks();
         self.events.emit(Event::SchedulerStop { tasks });
         tracing::info!("scheduler stopped: {} tasks done", self.board.total_tasks());
-        self.board.unlink();
+        if !self.replaced {
+            self.board.unlink();
+        }
         0
     }
 
@@ -320,7 +331,8 @@ impl Scheduler {
                 tracing::info!("SIGHUP: reload is driven by the manager; ignored here");
                 phase
             }
-            (_, Phase::Running) => {
+            (sig, Phase::Running) => {
+                self.replaced = sig == Signal::SIGUSR2;
                 tracing::info!(
                     "stopping: {} worker units finish their tasks in hand",
                     self.mpm.live()
@@ -328,7 +340,7 @@ impl Scheduler {
                 self.board.set_stopping();
                 for first in self.pool().live_units() {
                     self.mark(first, WorkerState::Terminated);
-                    self.mpm.stop(first);
+                    self.stop_unit(first);
                 }
                 let grace = Duration::from_secs_f64(self.cfg.shutdown_timeout);
                 Phase::Stopping {
@@ -340,11 +352,18 @@ impl Scheduler {
         }
     }
 
-    /// Sets every slot of the unit starting at `first` to `state`.
+    /// Asks the unit at `first` to end after its tasks in hand, and remembers that we did.
+    fn stop_unit(&mut self, first: usize) {
+        self.stopped.insert(first);
+        self.mpm.stop(first);
+    }
+
+    /// Marks the idle slots of the unit starting at `first` with `state` (TERMINATED); busy
+    /// ones stay RUNNING until their task ends, so `zeus status` shows what is still served.
     fn mark(&self, first: usize, state: WorkerState) {
         for i in first..first + self.caps.unit {
             let slot = self.board.slot(i);
-            if !matches!(slot.state(), WorkerState::Empty | WorkerState::Exited) {
+            if matches!(slot.state(), WorkerState::Started | WorkerState::Waiting) {
                 slot.set_state(state);
             }
         }
@@ -367,13 +386,13 @@ impl Scheduler {
     }
 
     fn on_exit(&mut self, e: WorkerExit, running: bool) {
-        let (mut tasks, mut at_start, mut asked) = (0, false, false);
+        let (mut tasks, mut at_start) = (0, false);
+        let asked = self.stopped.remove(&e.slots.start);
         let first_id = self.board.slot(e.slots.start).worker_id();
         for i in e.slots.clone() {
             let slot = self.board.slot(i);
             // Died before it ever became ready: a crash at start, which must not become a fork storm.
             at_start |= slot.state() == WorkerState::Started;
-            asked |= slot.state() == WorkerState::Terminated;
             tasks += slot.release();
         }
         // A unit that ended on its own (recycled, crashed) is replaced one for one at once,
@@ -485,7 +504,7 @@ impl Scheduler {
                     self.discipline.name()
                 );
                 self.mark(first, WorkerState::Terminated);
-                self.mpm.stop(first);
+                self.stop_unit(first);
                 self.next_retire = now + Duration::from_secs(1);
             }
         }
@@ -512,7 +531,7 @@ impl Scheduler {
                     self.cfg.process_idle_timeout
                 );
                 self.mark(w.slot, WorkerState::Terminated);
-                self.mpm.stop(w.slot);
+                self.stop_unit(w.slot);
             }
         }
     }

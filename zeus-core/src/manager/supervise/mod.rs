@@ -94,6 +94,8 @@ pub(super) struct Supervisor {
     /// Clients waiting for a stop to finish: (service or all, connection).
     waiters: Vec<(Option<String>, UnixStream)>,
     stopping_all: bool,
+    /// The instance lock's descriptor, closed in every scheduler.
+    lock_fd: RawFd,
 }
 
 impl Supervisor {
@@ -104,6 +106,7 @@ impl Supervisor {
         signals: Signals,
         control: UnixListener,
         events: EventBus,
+        lock_fd: RawFd,
     ) -> Self {
         Self {
             prepared,
@@ -114,6 +117,7 @@ impl Supervisor {
             events,
             waiters: Vec::new(),
             stopping_all: false,
+            lock_fd,
         }
     }
 
@@ -201,7 +205,7 @@ impl Supervisor {
 
     /// Descriptors a scheduler must not keep: the manager's own and other services' sockets.
     fn fds_to_close(&self, keep: usize) -> Vec<RawFd> {
-        let mut fds = vec![self.signals_fd(), self.control.as_raw_fd()];
+        let mut fds = vec![self.signals_fd(), self.control.as_raw_fd(), self.lock_fd];
         for (j, s) in self.services.iter().enumerate() {
             if j != keep {
                 fds.extend(s.listeners.iter().map(AsRawFd::as_raw_fd));

@@ -98,7 +98,8 @@ impl Supervisor {
         let s = &mut self.services[i];
         let grace = Duration::from_secs_f64(s.scheduler.shutdown_timeout) + KILL_GRACE;
         if let State::Running(pid) = s.state {
-            let _ = kill(pid, Signal::SIGTERM);
+            // SIGUSR2: a graceful stop that leaves the scoreboard name to the new scheduler.
+            let _ = kill(pid, Signal::SIGUSR2);
             s.draining.push(Draining {
                 pid,
                 deadline: Instant::now() + grace,

@@ -1,0 +1,318 @@
+//! IPC benchmarks: every `zeus_ipc` adapter between two processes (`fork`), on identical
+//! inputs, in one run so that the ratios are fair:
+//!
+//! - `latency_64B/<adapter>/{cross,same}_cpu`: round trip of a 64-byte message (hub → worker
+//!   → hub), with the two processes pinned to different CPUs or to the same one;
+//! - `one_way_64B/<adapter>`: 64-byte messages from hub to worker (cross-CPU), ended by a
+//!   flush the worker acknowledges, so the time covers delivery, not only queueing;
+//! - `one_way_64KiB/<adapter>`: the same with 64 KiB messages (fifo and sysv cannot carry
+//!   them: `PIPE_BUF` and `kernel.msgmax` bound their messages, so they are skipped);
+//! - `ceiling/memcpy_64KiB`: one in-process copy of 64 KiB, the bandwidth bound;
+//! - `raw/{pipe,socketpair}_64B/{cross,same}_cpu`, `raw/spin_ring_8B/cross_cpu`: bare
+//!   mechanisms ping-ponged with plain blocking system calls (pipe, socketpair) or two
+//!   busy-polled counters in a shared mapping, to see what the adapters add.
+//!
+//! Run: `cargo bench -p zeus-benches --bench ipc` (≈ 1 minute: 10 samples, 2 s each).
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{Read as _, Write as _};
+use std::num::NonZeroUsize;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, pipe, ForkResult, Pid};
+use zeus_ipc::{AnyChannel, Channel, ChannelOptions, IpcAdapter, IpcName, Mailbox, RecvError};
+
+const LONG: Duration = Duration::from_secs(10);
+const SMALL: usize = 64;
+const LARGE: usize = 64 * 1024;
+const WORKER: Mailbox = Mailbox::new(1);
+
+/// First byte of a request: what the worker does with it.
+const PING: u8 = b'P';
+const SINK: u8 = b'S';
+const FLUSH: u8 = b'F';
+const QUIT: u8 = b'Q';
+
+fn pin(cpu: usize) {
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_ok() {
+        // Best effort: on a one-CPU machine both ends share CPU 0 anyway.
+        let _ = sched_setaffinity(Pid::from_raw(0), &set);
+    }
+}
+
+fn wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(212_992)
+}
+
+/// Online CPUs of the machine (not `available_parallelism`, which shrinks to 1 once this
+/// process is pinned).
+fn cpus() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(1)
+}
+
+/// Forks a child running `job` on `cpu`, which exits when `job` returns.
+fn fork_on(cpu: usize, job: impl FnOnce()) -> Pid {
+    // SAFETY: criterion (without its optional features) measures on the main thread and this
+    // binary starts no other, so the child inherits no lock held by a vanished thread.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Parent { child } => child,
+        ForkResult::Child => {
+            pin(cpu);
+            job();
+            std::process::exit(0)
+        }
+    }
+}
+
+/// A worker process serving one channel: echoes pings, swallows sinks, acknowledges flushes.
+struct Peer {
+    hub: AnyChannel,
+    pid: Pid,
+}
+
+impl Peer {
+    fn start(adapter: IpcAdapter, max: usize, cpu: usize) -> Option<Peer> {
+        let name = IpcName::new(&format!("bench{}", std::process::id()), adapter.as_str())
+            .expect("valid name");
+        // Room for 16 largest messages (at least 64 KiB, at most 1 MiB), and for sockets no
+        // more than SO_SNDBUF may be (net.core.wmem_max).
+        let mut capacity = (16 * max).clamp(64 * 1024, 1 << 20);
+        if adapter == IpcAdapter::Socket {
+            capacity = capacity.min(wmem_max());
+        }
+        let opts = ChannelOptions {
+            max_message_size: max,
+            capacity,
+            ..ChannelOptions::default()
+        };
+        let hub = match adapter.create(&name, &opts) {
+            Ok(hub) => hub,
+            Err(e) => {
+                eprintln!("skipping {adapter} with {max}-byte messages: {e}");
+                return None;
+            }
+        };
+        let worker = hub.endpoint(WORKER).expect("endpoint");
+        let pid = fork_on(cpu, || serve(&worker));
+        drop(worker);
+        Some(Peer { hub, pid })
+    }
+
+    fn round_trip(&self, msg: &[u8], buf: &mut [u8]) {
+        self.hub.send(WORKER, msg, LONG).expect("send");
+        let len = self.hub.recv(buf, LONG).expect("recv");
+        assert_eq!(len, msg.len());
+    }
+
+    /// Sends `count` sink messages and waits until the worker has received them all.
+    fn stream(&self, msg: &[u8], count: u64) {
+        for _ in 0..count {
+            self.hub.send(WORKER, msg, LONG).expect("send");
+        }
+        self.hub.send(WORKER, &[FLUSH], LONG).expect("flush");
+        let mut ack = [0u8; 8];
+        self.hub.recv(&mut ack, LONG).expect("ack");
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.hub.send(WORKER, &[QUIT], LONG);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+fn serve(worker: &AnyChannel) {
+    let mut buf = vec![0u8; worker.max_message_size()];
+    loop {
+        let len = match worker.recv(&mut buf, LONG) {
+            Ok(len) => len,
+            Err(RecvError::Timeout { .. }) => continue,
+            Err(_) => return,
+        };
+        match buf.first() {
+            Some(&PING) => worker.send(Mailbox::HUB, &buf[..len], LONG).expect("pong"),
+            Some(&FLUSH) => worker.send(Mailbox::HUB, b"A", LONG).expect("ack"),
+            Some(&QUIT) => return,
+            _ => {}
+        }
+    }
+}
+
+fn adapters(c: &mut Criterion) {
+    let other_cpu = usize::from(cpus() > 1);
+    pin(0);
+    let mut lat = c.benchmark_group("latency_64B");
+    for adapter in IpcAdapter::AUTO_ORDER {
+        for (placement, cpu) in [("cross_cpu", other_cpu), ("same_cpu", 0)] {
+            let Some(peer) = Peer::start(adapter, SMALL, cpu) else {
+                continue;
+            };
+            let mut ping = vec![0u8; SMALL];
+            ping[0] = PING;
+            let mut buf = vec![0u8; SMALL];
+            let id = BenchmarkId::new(adapter.as_str(), placement);
+            lat.bench_function(id, |b| b.iter(|| peer.round_trip(&ping, &mut buf)));
+        }
+    }
+    lat.finish();
+
+    for (group, size) in [("one_way_64B", SMALL), ("one_way_64KiB", LARGE)] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Bytes(size as u64));
+        for adapter in IpcAdapter::AUTO_ORDER {
+            let Some(peer) = Peer::start(adapter, size, other_cpu) else {
+                continue;
+            };
+            let mut msg = vec![0xa5u8; size];
+            msg[0] = SINK;
+            g.bench_function(adapter.as_str(), |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    peer.stream(&msg, iters);
+                    start.elapsed()
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn ceiling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ceiling");
+    g.throughput(Throughput::Bytes(LARGE as u64));
+    let src = vec![0x5au8; LARGE];
+    let mut dst = vec![0u8; LARGE];
+    g.bench_function("memcpy_64KiB", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&src));
+            black_box(&mut dst);
+        })
+    });
+    g.finish();
+}
+
+/// Plain ping-pong over `(to_peer, from_peer)` pairs, 64 bytes, cross-CPU.
+fn raw(c: &mut Criterion) {
+    let other_cpu = usize::from(cpus() > 1);
+    let mut g = c.benchmark_group("raw");
+    for (placement, cpu) in [("cross_cpu", other_cpu), ("same_cpu", 0)] {
+        let file = |(r, w): (OwnedFd, OwnedFd)| (File::from(r), File::from(w));
+        let (mut up_r, up_w) = file(pipe().expect("pipe"));
+        let (down_r, mut down_w) = file(pipe().expect("pipe"));
+        let pid = fork_on(cpu, move || {
+            let (mut down_r, mut up_w) = (down_r, up_w);
+            let mut buf = [0u8; SMALL];
+            while down_r.read_exact(&mut buf).is_ok() && buf[0] != QUIT {
+                up_w.write_all(&buf).expect("write");
+            }
+        });
+        let mut buf = [PING; SMALL];
+        g.bench_function(BenchmarkId::new("pipe_64B", placement), |b| {
+            b.iter(|| {
+                down_w.write_all(&buf).expect("write");
+                up_r.read_exact(&mut buf).expect("read");
+            })
+        });
+        let _ = down_w.write_all(&[QUIT; SMALL]);
+        let _ = waitpid(pid, None);
+
+        let (mine, theirs) = UnixDatagram::pair().expect("socketpair");
+        let pid = fork_on(cpu, move || {
+            let mut buf = [0u8; SMALL];
+            while let Ok(len) = theirs.recv(&mut buf) {
+                if buf[0] == QUIT || theirs.send(&buf[..len]).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut buf = [PING; SMALL];
+        g.bench_function(BenchmarkId::new("socketpair_64B", placement), |b| {
+            b.iter(|| {
+                mine.send(&buf).expect("send");
+                mine.recv(&mut buf).expect("recv");
+            })
+        });
+        let _ = mine.send(&[QUIT; SMALL]);
+        let _ = waitpid(pid, None);
+    }
+    {
+        let (ping, pong) = spin_words();
+        let pid = fork_on(other_cpu, move || {
+            let mut seen = 0;
+            loop {
+                let now = ping.load(Ordering::Acquire);
+                if now == u64::MAX {
+                    return;
+                }
+                if now != seen {
+                    seen = now;
+                    pong.store(now, Ordering::Release);
+                }
+                std::hint::spin_loop();
+            }
+        });
+        let mut round = 0u64;
+        g.bench_function(BenchmarkId::new("spin_ring_8B", "cross_cpu"), |b| {
+            b.iter(|| {
+                round += 1;
+                ping.store(round, Ordering::Release);
+                while pong.load(Ordering::Acquire) != round {
+                    std::hint::spin_loop();
+                }
+            })
+        });
+        ping.store(u64::MAX, Ordering::Release);
+        let _ = waitpid(pid, None);
+    }
+    g.finish();
+}
+
+/// Two counters on their own cache lines in a shared anonymous mapping: the least a
+/// cross-process round trip can cost (no queue, no copy, no system call).
+fn spin_words() -> (&'static AtomicU64, &'static AtomicU64) {
+    let len = NonZeroUsize::new(4096).expect("non-zero");
+    let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+    // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing cannot alias
+    // anything; it is never unmapped, so the 'static references below stay valid.
+    let base = unsafe { mmap_anonymous(None, len, prot, MapFlags::MAP_SHARED) }
+        .expect("mmap")
+        .cast::<AtomicU64>();
+    let second = base.as_ptr().wrapping_add(16); // 128 bytes on: another cache line
+                                                 // SAFETY: page-aligned, zero-filled, inside the 4096-byte mapping; AtomicU64 accepts the
+                                                 // all-zero pattern and is only accessed atomically from both processes.
+    let ping = unsafe { &*base.as_ptr() };
+    // SAFETY: as above, 128 bytes (16 words) into the same mapping.
+    let pong = unsafe { &*second };
+    (ping, pong)
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = ipc;
+    config = config();
+    targets = adapters, ceiling, raw
+}
+criterion_main!(ipc);

@@ -1,0 +1,66 @@
+//! `Spec`: how a test wants its instance started (configuration file, environment, flags,
+//! which services), and the TOML of the echo configurations the tests use.
+
+use super::ECHO_PORT_ENV;
+
+/// How to start an instance.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    pub(super) config: Option<String>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) sets: Vec<String>,
+    pub(super) only: Option<String>,
+    pub(super) services: Vec<String>,
+}
+
+impl Spec {
+    /// The embedded default configuration (service `echo`), moved to `port` by the env layer.
+    pub fn default_echo(port: u16) -> Self {
+        Self {
+            services: vec!["echo".into()],
+            ..Self::default()
+        }
+        .env(ECHO_PORT_ENV, &port.to_string())
+    }
+
+    /// A configuration file with scheduler `s` (body `scheduler`) and one echo service per
+    /// (name, port).
+    pub fn echo_services(scheduler: &str, services: &[(&str, u16)]) -> Self {
+        Self {
+            config: Some(echo_config(scheduler, services)),
+            services: services.iter().map(|(n, _)| n.to_string()).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds an environment variable (for `zeus start` and every CLI command).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds `--set KEY=VALUE`.
+    pub fn set(mut self, key_value: &str) -> Self {
+        self.sets.push(key_value.into());
+        self
+    }
+
+    /// Runs `zeus start SERVICE`: only that service is expected to come up.
+    pub fn only(mut self, service: &str) -> Self {
+        self.only = Some(service.into());
+        self.services = vec![service.into()];
+        self
+    }
+}
+
+/// A configuration with `[schedulers.s]` = `scheduler` and one echo service per (name, port).
+pub fn echo_config(scheduler: &str, services: &[(&str, u16)]) -> String {
+    let mut s = format!("[schedulers.s]\n{scheduler}\n");
+    for (name, port) in services {
+        s.push_str(&format!(
+            "[services.{name}]\nscheduler_name = \"s\"\nservice_adapter = \"echo\"\n\n\
+             [services.{name}.service_settings]\nlisten_port = {port}\n\n"
+        ));
+    }
+    s
+}

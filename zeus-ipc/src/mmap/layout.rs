@@ -1,0 +1,188 @@
+//! The bytes of an mmap channel's segment: `#[repr(C)]` structs made only of atomics, placed
+//! at offsets (never pointers, which differ between processes) computed by [`Layout`].
+//!
+//! ```text
+//! 0        SegmentHeader   magic "zeusring", layout version, geometry, hub pid   (64 B)
+//! 64       ring 0 (hub)    RingHeader: head | tail | wait words, one line each   (192 B)
+//!          slot 0..n-1     SlotHeader (seq, len, writer pid) + payload, stride = 64·k
+//! 64+R     ring 1 (worker 1) ...
+//! ```
+//!
+//! Invariants: head and tail sit on their own cache lines (no false sharing between the
+//! consumer and the producers); every slot starts on a cache line; an all-zero segment is a
+//! valid empty channel (slot sequence numbers are stored relative to the slot index, see
+//! [`super::ring`]), so creating one touches only the header pages.
+
+use std::mem::{align_of, size_of};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
+
+/// `b"zeusring"`: says that a segment was laid out by this module.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"zeusring");
+/// Bumped on any change of the structs below or of the ring protocol.
+pub(crate) const VERSION: u32 = 1;
+
+const LINE: usize = 64;
+
+/// Segment header, at offset 0.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct SegmentHeader {
+    /// [`MAGIC`], written last at creation (release), so an opener never sees a half-made one.
+    pub(crate) magic: AtomicU64,
+    /// [`VERSION`].
+    pub(crate) version: AtomicU32,
+    /// Worker mailboxes (rings = workers + 1).
+    pub(crate) workers: AtomicU32,
+    /// Slots per ring, a power of two.
+    pub(crate) slots: AtomicU32,
+    /// Bytes from one slot to the next.
+    pub(crate) slot_stride: AtomicU32,
+    /// Largest message.
+    pub(crate) max_message: AtomicU32,
+    /// Pid of the creating (hub) process.
+    pub(crate) hub_pid: AtomicI32,
+    /// Segment length in bytes.
+    pub(crate) total_len: AtomicU64,
+}
+
+/// One mailbox's ring header.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct RingHeader {
+    /// Next position to consume (consumers CAS it).
+    pub(crate) head: AtomicU64,
+    _pad_head: [AtomicU64; 7],
+    /// Next position to produce (producers CAS it).
+    pub(crate) tail: AtomicU64,
+    _pad_tail: [AtomicU64; 7],
+    // The third line is read on every operation but written rarely (a new receiver, a CPU
+    // change, a park), so it stays shared between the caches instead of bouncing.
+    /// Pid of the process that last received here (0: none yet).
+    pub(crate) receiver_pid: AtomicI32,
+    /// CPU + 1 of the last consumer (0: unknown), for the producers' spin decision.
+    pub(crate) receiver_cpu: AtomicU32,
+    /// CPU + 1 of the last producer (0: unknown), for the consumers' spin decision.
+    pub(crate) sender_cpu: AtomicU32,
+    /// Futex word bumped when a message is published while a receiver is parked.
+    pub(crate) data_futex: AtomicU32,
+    /// Receivers parked (or about to park) on `data_futex`.
+    pub(crate) receivers_parked: AtomicU32,
+    /// Futex word bumped when a slot is freed while a sender is parked.
+    pub(crate) space_futex: AtomicU32,
+    /// Senders parked (or about to park) on `space_futex`.
+    pub(crate) senders_parked: AtomicU32,
+    _pad_wait: [AtomicU32; 9],
+}
+
+/// Header of one slot; the payload follows as 8-byte words.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct SlotHeader {
+    /// Vyukov sequence number minus the slot index (so zero is the initial state).
+    pub(crate) seq: AtomicU64,
+    /// Payload length, or [`super::ring::SKIP`] for a slot reclaimed from a dead writer.
+    pub(crate) len: AtomicU32,
+    /// Pid of the producer filling the slot; 0 once consumed.
+    pub(crate) writer_pid: AtomicI32,
+}
+
+const _: () = assert!(size_of::<SegmentHeader>() == LINE && align_of::<SegmentHeader>() == LINE);
+const _: () = assert!(size_of::<RingHeader>() == 3 * LINE && align_of::<RingHeader>() == LINE);
+const _: () = assert!(size_of::<SlotHeader>() == 16 && align_of::<SlotHeader>() == 8);
+
+/// Largest segment we agree to create (address space and tmpfs are not free).
+pub(crate) const MAX_SEGMENT: usize = 1 << 30;
+
+/// Geometry of a segment, derived from the options (creator) or the header (opener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) workers: u32,
+    pub(crate) slots: u32,
+    pub(crate) slot_stride: usize,
+    pub(crate) max_message: usize,
+    ring_len: usize,
+    pub(crate) total_len: usize,
+}
+
+impl Layout {
+    /// Slots hold `max_message` bytes; a ring gets `capacity / stride` slots rounded down to a
+    /// power of two, at least 2. `Err` names the limit that was hit.
+    pub(crate) fn new(workers: u32, max_message: usize, capacity: usize) -> Result<Self, usize> {
+        let slot_stride = (size_of::<SlotHeader>() + max_message).next_multiple_of(LINE);
+        let fit = (capacity / slot_stride).max(2);
+        let slots = if fit.is_power_of_two() {
+            fit
+        } else {
+            fit.next_power_of_two() / 2
+        };
+        Self::with(workers, slots, slot_stride, max_message)
+    }
+
+    fn with(workers: u32, slots: usize, stride: usize, max: usize) -> Result<Self, usize> {
+        let ring_len = slots
+            .checked_mul(stride)
+            .and_then(|s| s.checked_add(size_of::<RingHeader>()))
+            .filter(|len| *len <= MAX_SEGMENT)
+            .ok_or(MAX_SEGMENT)?;
+        let total_len = (workers as usize + 1)
+            .checked_mul(ring_len)
+            .and_then(|t| t.checked_add(size_of::<SegmentHeader>()))
+            .filter(|len| *len <= MAX_SEGMENT)
+            .ok_or(MAX_SEGMENT)?;
+        Ok(Self {
+            workers,
+            slots: u32::try_from(slots).map_err(|_| MAX_SEGMENT)?,
+            slot_stride: stride,
+            max_message: max,
+            ring_len,
+            total_len,
+        })
+    }
+
+    /// The geometry a header describes, if it is self-consistent.
+    pub(crate) fn from_header(h: &SegmentHeader) -> Option<Self> {
+        use std::sync::atomic::Ordering::Acquire;
+        let slots = h.slots.load(Acquire) as usize;
+        let stride = h.slot_stride.load(Acquire) as usize;
+        let max = h.max_message.load(Acquire) as usize;
+        if !slots.is_power_of_two() || stride % LINE != 0 || stride < max + size_of::<SlotHeader>()
+        {
+            return None;
+        }
+        let layout = Self::with(h.workers.load(Acquire), slots, stride, max).ok()?;
+        (layout.total_len as u64 == h.total_len.load(Acquire)).then_some(layout)
+    }
+
+    /// Offset of mailbox `index`'s ring header.
+    pub(crate) fn ring_offset(&self, index: u32) -> usize {
+        size_of::<SegmentHeader>() + index as usize * self.ring_len
+    }
+
+    /// Offset of slot `slot` of the ring at `ring_offset`.
+    pub(crate) fn slot_offset(&self, ring_offset: usize, slot: usize) -> usize {
+        ring_offset + size_of::<RingHeader>() + slot * self.slot_stride
+    }
+
+    /// Payload words per slot.
+    pub(crate) fn payload_words(&self) -> usize {
+        (self.slot_stride - size_of::<SlotHeader>()) / 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_lines_and_power_of_two() {
+        let l = Layout::new(3, 64, 64 * 1024).unwrap();
+        assert_eq!(l.slot_stride, 128);
+        assert_eq!(l.slots, 512);
+        assert_eq!(l.ring_offset(1) - l.ring_offset(0), 192 + 512 * 128);
+        assert_eq!(l.total_len, 64 + 4 * (192 + 512 * 128));
+        assert!(l.payload_words() * 8 >= 64);
+        let tiny = Layout::new(0, 4000, 4000).unwrap();
+        assert_eq!(tiny.slots, 2);
+        assert_eq!(Layout::new(4096, 1 << 20, 1 << 30), Err(MAX_SEGMENT));
+    }
+}
