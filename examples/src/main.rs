@@ -4,13 +4,15 @@
 //! - service `leaky`: answers `ok` and keeps `leak_bytes` of memory per task on purpose, to
 //!   show `max_process_memory` recycling its workers;
 //! - discipline `newest_first`: ends the most recently active idle worker first (the opposite
-//!   of `lru`).
+//!   of `lru`);
+//! - plugin `worker_cap` (option `max_workers`): vetoes worker creation beyond a cap.
 //!
 //! The command line, configuration layers and exit codes are zeus's own (`zeus_cli::run`).
 
 mod leaky;
 mod newest_first;
 mod uppercase;
+mod worker_cap;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     .register_service("leaky", |s| {
         Ok(Arc::new(leaky::Leaky::from_settings(s)?) as Arc<dyn Service>)
     })
-    .register_discipline("newest_first", || Box::new(newest_first::NewestFirst));
+    .register_discipline("newest_first", || Box::new(newest_first::NewestFirst))
+    .register_plugin("worker_cap", worker_cap::WorkerCap::from_options);
     zeus_cli::run(&zeus)
 }

@@ -148,6 +148,35 @@ fn a_custom_service_and_discipline_run_through_the_zeus_cli() {
 }
 
 #[test]
+fn a_custom_plugin_vetoes_workers_beyond_its_cap() {
+    let port = free_port();
+    let z = Instance::start(
+        "cap",
+        &format!(
+            "{}[services.up]\nscheduler_name = \"s\"\nservice_adapter = \"uppercase\"\n[services.up.service_settings]\nlisten_port = {port}\n",
+            pool("process", "plugins = [{ name = \"worker_cap\", max_workers = 1 }]")
+        ),
+    );
+    // start_processes is 2, but the plugin refuses the second worker.
+    let st = z.wait_status("up", |s| {
+        s["workers_total"] == 1 && s["workers_by_state"]["WAITING"] == 1
+    });
+    assert_eq!(st["workers_spawned"], 1, "{st}");
+    assert_eq!(ask(port, "capped"), "CAPPED\n");
+    // A missing option is refused before anything starts (another run dir: not this instance).
+    let other = z.dir.join("other-run");
+    let set = "schedulers.s.plugins=[{ name = \"worker_cap\" }]";
+    let out = z.cli(&["--run-dir", other.to_str().unwrap(), "--set", set, "start"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("schedulers.s.plugins.0.max_workers"));
+}
+
+#[test]
 fn an_unknown_custom_name_is_still_refused_with_the_choices() {
     let dir = std::env::temp_dir().join(format!("zeus-example-{}-bad", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
