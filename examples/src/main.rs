@@ -5,10 +5,13 @@
 //!   show `max_process_memory` recycling its workers;
 //! - discipline `newest_first`: ends the most recently active idle worker first (the opposite
 //!   of `lru`);
-//! - plugin `worker_cap` (option `max_workers`): vetoes worker creation beyond a cap.
+//! - plugin `worker_cap` (option `max_workers`): vetoes worker creation beyond a cap;
+//! - the `http` service adapter of zeus-http with handler `json_api` (a small JSON API),
+//!   mountable with `mounts = { "/api" = "json_api" }`, and zeus-http's default services.
 //!
 //! The command line, configuration layers and exit codes are zeus's own (`zeus_cli::run`).
 
+mod json_api;
 mod leaky;
 mod newest_first;
 mod uppercase;
@@ -29,6 +32,10 @@ fn main() -> ExitCode {
         Ok(Arc::new(leaky::Leaky::from_settings(s)?) as Arc<dyn Service>)
     })
     .register_discipline("newest_first", || Box::new(newest_first::NewestFirst))
-    .register_plugin("worker_cap", worker_cap::WorkerCap::from_options);
+    .register_plugin("worker_cap", worker_cap::WorkerCap::from_options)
+    .add_default_services(zeus_http::DEFAULT_SERVICES);
+    zeus_http::Http::new()
+        .handler("json_api", Arc::new(json_api::JsonApi))
+        .register(&mut zeus);
     zeus_cli::run(&zeus)
 }

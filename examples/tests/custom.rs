@@ -241,3 +241,96 @@ fn memory_recycling_under_the_process_mpm() {
 fn memory_recycling_under_the_hybrid_mpm() {
     leaky_workers_are_recycled_by_memory("hybrid");
 }
+
+/// Sends one raw HTTP request (with `Connection: close`) and returns the whole answer.
+fn http(port: u16, request: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) => assert!(Instant::now() < deadline, "connect {port}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&s).write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut &s, &mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn the_json_api_handler_is_mounted_by_name_and_answers() {
+    let port = free_port();
+    let z = Instance::start(
+        "json-api",
+        &format!(
+            "{}[services.web]\nscheduler_name = \"s\"\nservice_adapter = \"http\"\n\
+             [services.web.service_settings]\nlisten_port = {port}\nmounts = {{ \"/api\" = \"json_api\" }}\n",
+            pool("process", "")
+        ),
+    );
+    let hello = http(
+        port,
+        "GET /api/hello?name=zeus HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(hello.starts_with("HTTP/1.1 200 OK\r\n"), "{hello}");
+    assert!(
+        hello.contains("Content-Type: application/json\r\n"),
+        "{hello}"
+    );
+    assert!(hello.ends_with("{\"hello\":\"zeus\"}\n"), "{hello}");
+    let body = "[1,2,3.5]";
+    let sum = http(
+        port,
+        &format!(
+            "POST /api/sum HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(sum.ends_with("{\"count\":3,\"sum\":6.5}\n"), "{sum}");
+    let wrong = http(
+        port,
+        "GET /api/sum HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(wrong.starts_with("HTTP/1.1 405 "), "{wrong}");
+    assert!(wrong.contains("Allow: POST\r\n"), "{wrong}");
+    // Outside the mount: the bundled welcome site.
+    let site = http(
+        port,
+        "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(site.contains("zeus is serving this page"), "{site}");
+    // Every request is a task, the 405 and the site included.
+    z.wait_status("web", |s| s["tasks_done"].as_u64() >= Some(4));
+}
+
+#[test]
+fn a_mount_naming_an_unregistered_handler_is_refused() {
+    let dir = std::env::temp_dir().join(format!("zeus-example-{}-badmount", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("zeus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "run_dir = \"{}/run\"\n[schedulers.s]\n[services.web]\nscheduler_name = \"s\"\nservice_adapter = \"http\"\n\
+             [services.web.service_settings]\nlisten_port = {}\nmounts = {{ \"/x\" = \"nope\" }}\n",
+            dir.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["-c", config.to_str().unwrap(), "start"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("services.web.service_settings.mounts"),
+        "{err}"
+    );
+    assert!(err.contains("registered: json_api"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,7 +34,8 @@ fn default_start_serves_echo() {
         json!({"start": 8, "max": 32, "min_spare": 3, "max_spare": 8, "max_tasks": 100})
     );
     assert_eq!(s["workers_total"], 8, "{s:#}");
-    assert_eq!(z.status()["services"].as_array().map(Vec::len), Some(1));
+    // echo and zeus_httpd (zeus-http's part of the embedded defaults).
+    assert_eq!(z.status()["services"].as_array().map(Vec::len), Some(2));
     // A banner, one line for the service and one per worker.
     z.wait_log("multitasking runtime and service manager");
     z.wait_log("ServiceStart: echo");

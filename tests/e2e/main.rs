@@ -6,6 +6,7 @@
 
 mod cli;
 mod config;
+mod http;
 mod lifecycle;
 mod mpm;
 mod plugins;

@@ -107,6 +107,14 @@ impl Zeus {
         self
     }
 
+    /// Adds a service set (TOML: `[schedulers.*]` and `[services.*]`) to the embedded default
+    /// configuration, used only when no configuration file is found; for adapters registered
+    /// by the binary (the `zeus` binary adds zeus-http's `zeus_httpd`).
+    pub fn add_default_services(&mut self, toml: &'static str) -> &mut Self {
+        self.catalog.default_services.push(toml);
+        self
+    }
+
     /// Registers an MPM, usable as `multiprocessing_module = "name"`.
     pub fn register_mpm<F>(&mut self, name: &str, factory: F) -> &mut Self
     where
@@ -169,7 +177,7 @@ pub(crate) fn prepare_with(
     catalog: &Catalog,
     opts: &ConfigOptions,
 ) -> Result<Prepared, ConfigErrors> {
-    let loaded = config::load(opts, &registries(catalog))?;
+    let loaded = config::load(opts, &registries(catalog), &catalog.default_services)?;
     let mut services = Vec::new();
     let mut errs = Vec::new();
     for (name, cfg) in &loaded.config.services {

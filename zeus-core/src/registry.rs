@@ -80,6 +80,8 @@ pub struct Catalog {
     pub disciplines: Registry<DisciplineFactory>,
     /// `plugins` entries.
     pub plugins: Registry<PluginFactory>,
+    /// Service sets added to the embedded default configuration (`Zeus::add_default_services`).
+    pub default_services: Vec<&'static str>,
 }
 
 impl Catalog {

@@ -68,6 +68,7 @@ pub struct WorkerCtx<'a> {
     end: EndReason,
     epoll: Option<Epoll>,
     events: Option<&'a crate::plugin::WorkerPlugins>,
+    board: Option<&'a crate::scoreboard::Scoreboard>,
 }
 
 /// Epoll token of the stop signal (listeners use their index).
@@ -101,6 +102,7 @@ impl<'a> WorkerCtx<'a> {
             end: EndReason::None,
             epoll: None,
             events: None,
+            board: None,
         }
     }
 
@@ -152,14 +154,7 @@ impl<'a> WorkerCtx<'a> {
             if self.should_stop() {
                 return Ok(None);
             }
-            if self.slot.state() != WorkerState::Waiting {
-                self.slot.set_activity("waiting for a connection");
-                self.slot.set_state(WorkerState::Waiting);
-                self.emit(Event::WorkerWaiting {
-                    worker_id: self.id,
-                    tasks: self.tasks,
-                });
-            }
+            self.idle();
             let ready = self.wait()?;
             // Woken by a connection: the unit's task budget may have run out meanwhile.
             if !ready.is_empty() && self.should_stop() {
@@ -216,6 +211,31 @@ impl<'a> WorkerCtx<'a> {
             .collect())
     }
 
+    /// Marks the worker WAITING (ready for work), unless it already is. `accept` does this
+    /// itself; a service running its own event loop calls it when it starts waiting.
+    pub fn idle(&mut self) {
+        if self.slot.state() != WorkerState::Waiting {
+            self.slot.set_activity("waiting for a connection");
+            self.slot.set_state(WorkerState::Waiting);
+            self.emit(Event::WorkerWaiting {
+                worker_id: self.id,
+                tasks: self.tasks,
+            });
+        }
+    }
+
+    /// Becomes readable when a stop is requested, for a service that waits on its own epoll
+    /// (many connections per worker) instead of `accept`; it then calls `should_stop`, which
+    /// consumes the notification.
+    pub fn stop_fd(&self) -> BorrowedFd<'_> {
+        self.stop.fd()
+    }
+
+    /// A snapshot of this worker's service scoreboard (all its workers), for status pages.
+    pub fn service_status(&self) -> Option<crate::scoreboard::ServiceStatus> {
+        self.board.map(|b| b.snapshot())
+    }
+
     /// Marks the worker RUNNING with a description; the task ends when the guard drops.
     pub fn task(&mut self, doing: &str) -> Task<'_, 'a> {
         self.slot.set_activity(doing);
@@ -232,6 +252,12 @@ impl<'a> WorkerCtx<'a> {
     /// Delivers this worker's events to the plugins of its process.
     pub(crate) fn with_events(mut self, events: &'a crate::plugin::WorkerPlugins) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// Gives `service_status` the service's scoreboard.
+    pub(crate) fn with_board(mut self, board: &'a crate::scoreboard::Scoreboard) -> Self {
+        self.board = Some(board);
         self
     }
 
@@ -329,8 +355,9 @@ pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
         max_memory: env.max_memory,
         unit_tasks: start.unit_tasks,
     };
-    let mut ctx =
-        WorkerCtx::new(slot, &env.listeners, start.stop, recycle).with_events(&env.plugins);
+    let mut ctx = WorkerCtx::new(slot, &env.listeners, start.stop, recycle)
+        .with_events(&env.plugins)
+        .with_board(&env.board);
     let result = env.service.serve(&mut ctx);
     let (code, why) = match (&result, ctx.end_reason()) {
         (Err(e), _) => {

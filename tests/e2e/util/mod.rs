@@ -3,11 +3,13 @@
 //! deadline; nothing sleeps as its main way of waiting.
 
 mod client;
+mod http;
 mod procfs;
 mod spec;
 mod zeus;
 
 pub use client::Client;
+pub use http::{request, HttpConn, HttpResponse};
 pub use procfs::{children_of, ppid, ProcId};
 pub use spec::{echo_config, Spec};
 pub use zeus::ZeusProcess;
@@ -35,6 +37,9 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(15);
 pub const SOON: Duration = Duration::from_secs(5);
 /// The env variable that moves the default `echo` service to another port.
 pub const ECHO_PORT_ENV: &str = "ZEUS_SERVICES__ECHO__SERVICE_SETTINGS__LISTEN_PORT";
+/// The env variable that moves the default `zeus_httpd` service (127.0.0.1:7070) to another
+/// port, so tests of the embedded defaults run in parallel.
+pub const HTTPD_PORT_ENV: &str = "ZEUS_SERVICES__ZEUS_HTTPD__SERVICE_SETTINGS__LISTEN_PORT";
 
 /// A small pool for scheduler `s`: 2 workers, up to 4, 1..2 spares.
 pub const SMALL_POOL: &str = "start_processes = 2

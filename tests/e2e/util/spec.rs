@@ -1,7 +1,7 @@
 //! `Spec`: how a test wants its instance started (configuration file, environment, flags,
 //! which services), and the TOML of the echo configurations the tests use.
 
-use super::ECHO_PORT_ENV;
+use super::{free_port, ECHO_PORT_ENV, HTTPD_PORT_ENV};
 
 /// How to start an instance.
 #[derive(Debug, Clone, Default)]
@@ -14,13 +14,20 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The embedded default configuration (service `echo`), moved to `port` by the env layer.
+    /// The embedded default configuration (services `echo` and `zeus_httpd`), with `echo`
+    /// moved to `port` and `zeus_httpd` to a free port by the env layer.
     pub fn default_echo(port: u16) -> Self {
+        Self::default_services(port, free_port())
+    }
+
+    /// The embedded default configuration, `echo` on `echo_port`, `zeus_httpd` on `http_port`.
+    pub fn default_services(echo_port: u16, http_port: u16) -> Self {
         Self {
-            services: vec!["echo".into()],
+            services: vec!["echo".into(), "zeus_httpd".into()],
             ..Self::default()
         }
-        .env(ECHO_PORT_ENV, &port.to_string())
+        .env(ECHO_PORT_ENV, &echo_port.to_string())
+        .env(HTTPD_PORT_ENV, &http_port.to_string())
     }
 
     /// A configuration file with scheduler `s` (body `scheduler`) and one echo service per
@@ -29,6 +36,15 @@ impl Spec {
         Self {
             config: Some(echo_config(scheduler, services)),
             services: services.iter().map(|(n, _)| n.to_string()).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// A configuration file `config` whose services `services` must come up.
+    pub fn file(config: String, services: &[&str]) -> Self {
+        Self {
+            config: Some(config),
+            services: services.iter().map(|s| s.to_string()).collect(),
             ..Self::default()
         }
     }

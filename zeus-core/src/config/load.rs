@@ -51,8 +51,12 @@ pub struct LoadedConfig {
 }
 
 /// Loads, extracts and validates the configuration.
-pub fn load(opts: &ConfigOptions, registries: &Registries) -> Result<LoadedConfig, ConfigErrors> {
-    let (figment, layers) = build(opts)?;
+pub fn load(
+    opts: &ConfigOptions,
+    registries: &Registries,
+    extra_defaults: &[&str],
+) -> Result<LoadedConfig, ConfigErrors> {
+    let (figment, layers) = build(opts, extra_defaults)?;
     let config: ZeusConfig = figment
         .extract()
         .map_err(|e| ConfigErrors(ConfigError::from_figment(&figment, e, "")))?;
@@ -66,11 +70,16 @@ pub fn load(opts: &ConfigOptions, registries: &Registries) -> Result<LoadedConfi
 
 /// Only `run_dir`, tolerating errors elsewhere in the configuration.
 pub fn run_dir_only(opts: &ConfigOptions) -> Option<PathBuf> {
-    let (figment, _) = build(opts).ok()?;
+    let (figment, _) = build(opts, &[]).ok()?;
     figment.extract_inner::<PathBuf>("run_dir").ok()
 }
 
-fn build(opts: &ConfigOptions) -> Result<(Figment, Vec<Layer>), ConfigErrors> {
+/// The layers; `extra_defaults` (service sets of adapters registered by the binary) follow
+/// the embedded service set, and like it apply only when no configuration file is found.
+fn build(
+    opts: &ConfigOptions,
+    extra_defaults: &[&str],
+) -> Result<(Figment, Vec<Layer>), ConfigErrors> {
     let mut files = Vec::new();
     if Path::new(SYSTEM_FILE).is_file() {
         files.push(PathBuf::from(SYSTEM_FILE));
@@ -105,6 +114,9 @@ fn build(opts: &ConfigOptions) -> Result<(Figment, Vec<Layer>), ConfigErrors> {
             Toml::string(DEFAULT_SERVICES),
             "embedded defaults",
         ));
+        for extra in extra_defaults {
+            figment = figment.merge(Named::new(Toml::string(extra), "embedded defaults"));
+        }
     }
     for f in files {
         let f = std::fs::canonicalize(&f).unwrap_or(f);

@@ -1,0 +1,165 @@
+//! The protocol over raw sockets: every error status with the connection closed after it,
+//! request smuggling refused, pipelining in order, persistence rules of 1.0 and 1.1, chunked
+//! bodies and `Expect: 100-continue`.
+
+use std::time::Duration;
+
+use super::start;
+use crate::util::{request, HttpConn, SOON};
+
+/// Sends `raw` on a new connection, expects `status`, then the connection closed.
+fn refused(port: u16, raw: &str, status: u16) -> crate::util::HttpResponse {
+    let mut c = HttpConn::connect(port);
+    c.send(raw.as_bytes());
+    let r = c.read(false);
+    assert_eq!(r.status, status, "{raw:?} answered {}", r.text());
+    assert_eq!(r.header("connection"), Some("close"), "{raw:?}");
+    c.expect_closed(SOON);
+    r
+}
+
+#[test]
+fn errors_get_their_status_codes() {
+    let w = start("http-errors", "process", "");
+    let p = w.port;
+    refused(p, "GARBAGE\r\n\r\n", 400);
+    refused(p, "GET / HTTP/1.1\r\n\r\n", 400); // no Host
+    refused(p, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    // 405 is a resource's answer, not a protocol error: the connection stays usable.
+    let mut c = HttpConn::connect(p);
+    c.send(b"PUT /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    let r = c.read(false);
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    assert_eq!(c.get("/hello.txt").status, 200);
+    refused(p, "POST /x HTTP/1.1\r\nHost: t\r\n\r\n", 411);
+    refused(
+        p,
+        "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+        413,
+    );
+    let chunk = format!("{:x}\r\n{}\r\n0\r\n\r\n", 2000, "x".repeat(2000));
+    refused(
+        p,
+        &format!("POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}"),
+        413,
+    );
+    refused(
+        p,
+        &format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(300)),
+        414,
+    );
+    refused(
+        p,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+            "v".repeat(3000)
+        ),
+        431,
+    );
+    refused(p, "BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 501);
+    refused(
+        p,
+        "POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        501,
+    );
+    refused(p, "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505);
+    refused(p, "GET / HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n", 417);
+}
+
+#[test]
+fn request_smuggling_is_refused() {
+    let w = start("http-smuggle", "process", "");
+    let p = w.port;
+    // CL.TE and TE.CL: both headers at once is refused, whatever the order.
+    let smuggled = "GET /.env HTTP/1.1\r\nHost: t\r\n\r\n";
+    refused(
+        p,
+        &format!("POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"),
+        400,
+    );
+    refused(
+        p,
+        "POST /hello.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+        400,
+    );
+    refused(
+        p,
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        400,
+    );
+    refused(
+        p,
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 4\r\n\r\nabcd",
+        400,
+    );
+    refused(
+        p,
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+    );
+    refused(
+        p,
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    );
+}
+
+#[test]
+fn pipelining_persistence_chunked_and_continue() {
+    let w = start("http-pipeline", "process", "");
+    let p = w.port;
+    // Three pipelined requests in one write: answered in order on one connection.
+    let mut c = HttpConn::connect(p);
+    c.send(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /sub/plain.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /index.html HTTP/1.1\r\nHost: t\r\n\r\n");
+    let bodies: Vec<String> = (0..3).map(|_| c.read(false).text()).collect();
+    assert_eq!(bodies, ["hello world\n", "plain\n", "<h1>home</h1>\n"]);
+    // A chunked body, then a request right behind it: the body was consumed exactly.
+    c.send(b"POST /hello.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: 1\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read(false).status, 405);
+    assert_eq!(c.read(false).text(), "hello world\n");
+    // Expect: 100-continue: the interim answer comes before the body is sent.
+    c.send(
+        b"POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert_eq!(c.read(false).status, 100);
+    c.send(b"hello");
+    assert_eq!(c.read(false).status, 405);
+    // Connection: close is honoured.
+    c.send(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let last = c.read(false);
+    assert_eq!(
+        (last.status, last.header("connection")),
+        (200, Some("close"))
+    );
+    c.expect_closed(SOON);
+
+    // HTTP/1.0: closed unless keep-alive is asked for.
+    let mut old = HttpConn::connect(p);
+    old.send(b"GET /hello.txt HTTP/1.0\r\n\r\n");
+    assert_eq!(old.read(false).status, 200);
+    old.expect_closed(SOON);
+    let mut ka = HttpConn::connect(p);
+    ka.send(b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(ka.read(false).header("connection"), Some("keep-alive"));
+    ka.send(b"HEAD /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let head = ka.read(true);
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("12"))
+    );
+    // Nothing follows a HEAD answer: the next response parses cleanly.
+    ka.send(b"GET /sub/plain.txt HTTP/1.0\r\n\r\n");
+    assert_eq!(ka.read(false).text(), "plain\n");
+    ka.expect_closed(SOON);
+
+    // A body split over several writes (the server waits for all of it).
+    let mut slow = HttpConn::connect(p);
+    slow.send(b"POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nab");
+    std::thread::sleep(Duration::from_millis(50));
+    slow.send(b"cdef");
+    assert_eq!(slow.read(false).status, 405);
+    assert_eq!(
+        request(p, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
+}

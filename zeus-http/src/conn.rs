@@ -1,0 +1,345 @@
+//! One client connection inside a worker's event loop: bytes in → requests (in order) →
+//! responses queued → bytes out (memory buffer first, then a file region by `sendfile(2)`).
+//!
+//! Invariants:
+//! - responses leave in request order: a request is handled only when the previous response
+//!   has no file part left and the output buffer is below `OUT_HIGH`, so a pipelining client
+//!   is slowed down, never answered out of order, and cannot grow our memory;
+//! - every phase has a deadline (`Phase`); a connection past it is closed by the loop, so a
+//!   slow or idle client costs a file descriptor and a few bytes, never a worker;
+//! - a protocol error queues its reply and closes the connection after it (the framing of
+//!   what follows cannot be trusted).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use crate::body::decode_chunked;
+use crate::error::HttpError;
+use crate::request::{parse_head, Framing, Head, Limits, Request};
+use crate::response::{Body, Response};
+use crate::settings::Timeouts;
+
+/// Stop handling pipelined requests while this much output waits.
+const OUT_HIGH: usize = 256 * 1024;
+/// Read at most this much per readiness event before giving other connections a turn.
+const READ_BUDGET: usize = 256 * 1024;
+
+/// Where a connection is, which decides its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Between requests (keep-alive), nothing received: `keepalive_timeout`.
+    Idle,
+    /// A head is arriving: `header_timeout` for the whole head (not per byte: slowloris).
+    Head,
+    /// A body is arriving: `body_timeout` without progress.
+    Body,
+    /// Output waits for the client: `send_timeout` without progress.
+    Writing,
+}
+
+/// What the loop should do with a connection after driving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Wait until it is readable.
+    Read,
+    /// Wait until it is writable.
+    Write,
+    /// Close it.
+    Close,
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    file: Option<(File, i64, u64)>,
+    pending: Option<Head>,
+    sent_continue: bool,
+    close_after: bool,
+    eof: bool,
+    phase: Phase,
+    /// When the current phase times out.
+    pub deadline: Instant,
+}
+
+impl Conn {
+    /// A new connection; its first head must arrive within `header_timeout`.
+    pub fn new(stream: TcpStream, peer: SocketAddr, t: &Timeouts) -> io::Result<Self> {
+        stream.set_nonblocking(true)?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            peer,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            file: None,
+            pending: None,
+            sent_continue: false,
+            close_after: false,
+            eof: false,
+            phase: Phase::Head,
+            deadline: Instant::now() + t.header,
+        })
+    }
+
+    /// The socket, for epoll.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Idle between requests, with nothing in flight (safe to close when stopping).
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Idle && self.inbuf.is_empty() && !self.has_output()
+    }
+
+    fn has_output(&self) -> bool {
+        self.out_pos < self.out.len() || self.file.is_some()
+    }
+
+    /// Reads, handles every complete request, writes; `handle` answers one request.
+    pub fn drive(
+        &mut self,
+        lim: &Limits,
+        t: &Timeouts,
+        draining: bool,
+        handle: &mut dyn FnMut(&Request) -> Response,
+    ) -> Next {
+        if !self.has_output() && !self.eof {
+            match self.read_in(lim) {
+                Ok(progress) if progress && self.phase == Phase::Body => {
+                    self.deadline = Instant::now() + t.body;
+                }
+                Ok(_) => {}
+                Err(_) => return Next::Close,
+            }
+        }
+        loop {
+            self.process(lim, t, draining, handle);
+            match self.flush(t) {
+                Ok(true) => {}
+                Ok(false) => return Next::Write,
+                Err(_) => return Next::Close,
+            }
+            if self.close_after {
+                self.linger();
+                return Next::Close;
+            }
+            // All written; pipelined requests held back by the output limit may be waiting.
+            let more =
+                self.pending.is_none() && !self.inbuf.is_empty() && self.phase == Phase::Writing;
+            if !more {
+                break;
+            }
+        }
+        if self.pending.is_none() && self.inbuf.is_empty() {
+            self.enter(Phase::Idle, t);
+        }
+        if self.eof || (draining && self.is_idle()) {
+            return Next::Close;
+        }
+        Next::Read
+    }
+
+    /// Before closing on our side: stop sending and discard what the client already sent, so
+    /// the kernel does not answer unread bytes with a reset that could destroy our last
+    /// response before the client reads it (a short form of nginx's lingering close).
+    fn linger(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let mut buf = [0u8; 16 * 1024];
+        for _ in 0..16 {
+            match (&self.stream).read(&mut buf) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+    }
+
+    /// Reads what the socket has (up to the budget); true if any byte arrived.
+    fn read_in(&mut self, lim: &Limits) -> io::Result<bool> {
+        let cap = lim.max_head_bytes + lim.max_body_bytes.min(64 << 20) as usize + 64 * 1024;
+        let mut buf = [0u8; 16 * 1024];
+        let mut got = 0;
+        while got < READ_BUDGET && self.inbuf.len() < cap {
+            match (&self.stream).read(&mut buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.inbuf.extend_from_slice(&buf[..n]);
+                    got += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(got > 0)
+    }
+
+    /// Turns buffered bytes into queued responses, in order, while output is small.
+    fn process(
+        &mut self,
+        lim: &Limits,
+        t: &Timeouts,
+        draining: bool,
+        handle: &mut dyn FnMut(&Request) -> Response,
+    ) {
+        while !self.close_after && self.file.is_none() && self.out.len() - self.out_pos < OUT_HIGH {
+            let head = match self.pending.take() {
+                Some(h) => h,
+                None => {
+                    if self.inbuf.is_empty() {
+                        self.enter(
+                            if self.has_output() {
+                                Phase::Writing
+                            } else {
+                                Phase::Idle
+                            },
+                            t,
+                        );
+                        return;
+                    }
+                    match parse_head(&self.inbuf, self.peer, lim) {
+                        Ok(Some(h)) => {
+                            self.inbuf.drain(..h.len);
+                            self.sent_continue = false;
+                            h
+                        }
+                        Ok(None) => {
+                            self.enter(Phase::Head, t);
+                            return;
+                        }
+                        Err(e) => return self.fail(&e),
+                    }
+                }
+            };
+            let Some((head, body)) = self.take_body(head, lim, t) else {
+                return;
+            };
+            let mut req = head.request;
+            req.body = body;
+            let resp = handle(&req);
+            let keep = head.keep_alive && !draining;
+            self.queue(resp, req.method == "HEAD", keep, req.minor_version == 0);
+            self.enter(Phase::Writing, t);
+        }
+    }
+
+    /// The body of `head` if complete; otherwise keeps `head` pending (and may send 100).
+    fn take_body(&mut self, head: Head, lim: &Limits, t: &Timeouts) -> Option<(Head, Vec<u8>)> {
+        let body = match head.framing {
+            Framing::None => Some(Vec::new()),
+            Framing::Length(n) if self.inbuf.len() as u64 >= n => {
+                Some(self.inbuf.drain(..n as usize).collect())
+            }
+            Framing::Length(_) => None,
+            Framing::Chunked => match decode_chunked(&self.inbuf, lim.max_body_bytes) {
+                Ok(Some(d)) => {
+                    self.inbuf.drain(..d.used);
+                    Some(d.body)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    self.fail(&e);
+                    return None;
+                }
+            },
+        };
+        match body {
+            Some(b) => Some((head, b)),
+            None => {
+                if head.expect_continue && !self.sent_continue && self.inbuf.is_empty() {
+                    self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    self.sent_continue = true;
+                }
+                self.pending = Some(head);
+                self.enter(Phase::Body, t);
+                None
+            }
+        }
+    }
+
+    fn fail(&mut self, e: &HttpError) {
+        tracing::debug!(peer = %self.peer, "refused: {e}");
+        self.inbuf.clear();
+        self.pending = None;
+        self.queue(e.to_response(), false, false, false);
+    }
+
+    fn queue(&mut self, resp: Response, head_only: bool, keep_alive: bool, http10: bool) {
+        let keep_alive = keep_alive && !self.close_after;
+        resp.write_head(&mut self.out, keep_alive, http10);
+        if !keep_alive {
+            self.close_after = true;
+        }
+        if head_only || matches!(resp.status, 204 | 304) {
+            return;
+        }
+        match resp.body {
+            Body::Empty => {}
+            Body::Bytes(b) => self.out.extend_from_slice(&b),
+            Body::Static(b) => self.out.extend_from_slice(b),
+            Body::File { file, offset, len } => {
+                if len > 0 {
+                    self.file = Some((file, offset as i64, len));
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self, phase: Phase, t: &Timeouts) {
+        if self.phase != phase {
+            self.phase = phase;
+            self.deadline = Instant::now()
+                + match phase {
+                    Phase::Idle => t.keepalive,
+                    Phase::Head => t.header,
+                    Phase::Body => t.body,
+                    Phase::Writing => t.send,
+                };
+        }
+    }
+
+    /// Writes queued output; `Ok(true)` when all of it is out.
+    fn flush(&mut self, t: &Timeouts) -> io::Result<bool> {
+        while self.out_pos < self.out.len() {
+            match (&self.stream).write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.deadline = Instant::now() + t.send;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        while let Some((file, off, left)) = self.file.as_mut() {
+            let chunk = (*left).min(1 << 20) as usize;
+            match nix::sys::sendfile::sendfile(&self.stream, &*file, Some(off), chunk) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()), // file shrank
+                Ok(n) => {
+                    *left -= n as u64;
+                    self.deadline = Instant::now() + t.send;
+                    if *left == 0 {
+                        self.file = None;
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN) => return Ok(false),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,146 @@
+//! Static files: the `StaticFiles` handler serves `document_root` (see `path` for how a
+//! request path is confined to it), with MIME types, validators (`ETag`, `Last-Modified`)
+//! answered by 304, and single byte ranges answered by 206 / 416. Bodies are file regions,
+//! which the connection sends with `sendfile(2)` when large.
+
+pub mod conditional;
+pub mod path;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::handler::Handler;
+use crate::request::Request;
+use crate::response::{Body, Response};
+use conditional::{etag, if_range_holds, not_modified, parse_range, RangeSpec};
+use path::{Refusal, Rules};
+
+/// Methods a static resource answers.
+pub const ALLOW: &str = "GET, HEAD";
+
+/// Serves a directory.
+#[derive(Debug, Clone)]
+pub struct StaticFiles {
+    root: PathBuf,
+    index: Vec<String>,
+    blocked: Vec<String>,
+    follow_out: bool,
+    sendfile_min: u64,
+}
+
+impl StaticFiles {
+    /// Serves canonical directory `root`.
+    pub fn new(
+        root: PathBuf,
+        index: Vec<String>,
+        blocked: Vec<String>,
+        follow_out: bool,
+        sendfile_min: u64,
+    ) -> Self {
+        Self {
+            root,
+            index,
+            blocked,
+            follow_out,
+            sendfile_min,
+        }
+    }
+
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            root: &self.root,
+            index: &self.index,
+            blocked: &self.blocked,
+            follow_out: self.follow_out,
+        }
+    }
+}
+
+impl Handler for StaticFiles {
+    fn handle(&self, req: &Request) -> Response {
+        if req.method != "GET" && req.method != "HEAD" {
+            return method_not_allowed(&req.method);
+        }
+        let file = match path::resolve(&req.path, &self.rules()) {
+            Ok(p) => p,
+            Err(Refusal::AddSlash) => {
+                return Response::text(301, "moved\n").header("Location", format!("{}/", req.path))
+            }
+            Err(Refusal::BadPath) => return Response::text(400, "bad path\n"),
+            Err(Refusal::Forbidden) => return Response::text(403, "forbidden\n"),
+            Err(Refusal::NotFound) => return Response::text(404, "not found\n"),
+        };
+        match serve_file(req, file, self.sendfile_min) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("static file: {e}");
+                Response::text(404, "not found\n")
+            }
+        }
+    }
+}
+
+/// 405 with `Allow`.
+pub fn method_not_allowed(method: &str) -> Response {
+    crate::error::HttpError::MethodNotAllowed {
+        method: method.to_string(),
+        allow: ALLOW,
+    }
+    .to_response()
+}
+
+fn serve_file(req: &Request, path: PathBuf, sendfile_min: u64) -> std::io::Result<Response> {
+    let mut file = File::open(&path)?;
+    let meta = file.metadata()?;
+    let size = meta.len();
+    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let tag = etag(size, mtime);
+    let modified = httpdate::fmt_http_date(mtime);
+    let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let mime = if mime.type_() == "text" || mime.subtype() == "javascript" {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    };
+    let base = |status| {
+        Response::new(status)
+            .header("ETag", tag.clone())
+            .header("Last-Modified", modified.clone())
+    };
+    if not_modified(req, &tag, mtime) {
+        return Ok(base(304));
+    }
+    let (status, offset, len) = match req.header("range") {
+        Some(r) if if_range_holds(req, &tag, mtime) => match parse_range(r, size) {
+            RangeSpec::Satisfiable(a, b) => (206, a, b - a + 1),
+            RangeSpec::Unsatisfiable => {
+                return Ok(base(416)
+                    .header("Content-Range", format!("bytes */{size}"))
+                    .header("Content-Type", "text/plain; charset=utf-8")
+                    .body(Body::Static(b"range not satisfiable\n")));
+            }
+            RangeSpec::Ignore => (200, 0, size),
+        },
+        _ => (200, 0, size),
+    };
+    let mut resp = base(status)
+        .header("Content-Type", mime)
+        .header("Accept-Ranges", "bytes");
+    if status == 206 {
+        let last = offset + len - 1;
+        resp = resp.header("Content-Range", format!("bytes {offset}-{last}/{size}"));
+    }
+    let body = if req.method == "HEAD" || len >= sendfile_min {
+        Body::File { file, offset, len }
+    } else {
+        let mut buf = vec![0; len as usize];
+        if offset > 0 {
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
+        }
+        file.read_exact(&mut buf)?;
+        Body::Bytes(buf)
+    };
+    Ok(resp.body(body))
+}

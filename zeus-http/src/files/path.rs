@@ -1,0 +1,239 @@
+//! Mapping a request path to a file under the document root, so that no request can leave it.
+//!
+//! Invariants (each one a unit test below):
+//! - the path is percent-decoded exactly once; an invalid escape is refused;
+//! - NUL, backslash, and encoded `/` (`%2F`) are refused, as are `.` and `..` segments, also
+//!   when they were encoded (`%2e%2e`);
+//! - a segment starting with `.` (a dotfile or dot-directory) is hidden (not found);
+//! - the file found is canonicalised and must still lie under the root, unless symlinks out
+//!   of the root are allowed; its extension (before and after symlinks) must not be blocked.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Why a path is not served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Malformed or hostile path: 400.
+    BadPath,
+    /// Hidden, blocked or outside the root: 403.
+    Forbidden,
+    /// Nothing there (or a dotfile): 404.
+    NotFound,
+    /// A directory asked for without its trailing slash: 301 to `path/`.
+    AddSlash,
+}
+
+/// Decodes `%XX` escapes once; refuses bad escapes, NUL, `\`, and encoded `/`.
+pub fn decode(raw: &str) -> Result<Vec<u8>, Refusal> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).ok_or(Refusal::BadPath)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| Refusal::BadPath)?;
+            let v = u8::from_str_radix(hex, 16).map_err(|_| Refusal::BadPath)?;
+            if v == b'/' {
+                return Err(Refusal::BadPath);
+            }
+            i += 3;
+            v
+        } else {
+            i += 1;
+            b[i - 1]
+        };
+        if c == 0 || c == b'\\' {
+            return Err(Refusal::BadPath);
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// The relative segments of a decoded path: `.`/`..` refused, dotfiles hidden.
+pub fn segments(decoded: &[u8]) -> Result<Vec<&[u8]>, Refusal> {
+    if decoded.first() != Some(&b'/') {
+        return Err(Refusal::BadPath);
+    }
+    let mut segs = Vec::new();
+    for s in decoded.split(|&c| c == b'/').filter(|s| !s.is_empty()) {
+        if s == b"." || s == b".." {
+            return Err(Refusal::BadPath);
+        }
+        if s[0] == b'.' {
+            return Err(Refusal::NotFound);
+        }
+        segs.push(s);
+    }
+    Ok(segs)
+}
+
+/// What the resolver needs from the settings.
+#[derive(Debug, Clone)]
+pub struct Rules<'a> {
+    /// Canonical root.
+    pub root: &'a Path,
+    /// Index file names.
+    pub index: &'a [String],
+    /// Blocked extensions.
+    pub blocked: &'a [String],
+    /// Whether symlinks may point outside the root.
+    pub follow_out: bool,
+}
+
+/// The file to serve for request path `raw` (still percent-encoded).
+pub fn resolve(raw: &str, rules: &Rules<'_>) -> Result<PathBuf, Refusal> {
+    let decoded = decode(raw)?;
+    let mut path = rules.root.to_path_buf();
+    for s in segments(&decoded)? {
+        path.push(std::ffi::OsStr::from_bytes(s));
+    }
+    let meta = std::fs::metadata(&path).map_err(|_| Refusal::NotFound)?;
+    if meta.is_dir() {
+        if !raw.ends_with('/') {
+            return Err(Refusal::AddSlash);
+        }
+        path = rules
+            .index
+            .iter()
+            .map(|i| path.join(i))
+            .find(|p| p.is_file())
+            .ok_or(Refusal::NotFound)?;
+    }
+    check_file(&path, rules)
+}
+
+fn check_file(path: &Path, rules: &Rules<'_>) -> Result<PathBuf, Refusal> {
+    if blocked(path, rules.blocked) {
+        return Err(Refusal::Forbidden);
+    }
+    let real = std::fs::canonicalize(path).map_err(|_| Refusal::NotFound)?;
+    if let Ok(rel) = real.strip_prefix(rules.root) {
+        let hidden = rel
+            .components()
+            .any(|c| c.as_os_str().as_encoded_bytes().first() == Some(&b'.'));
+        if hidden {
+            return Err(Refusal::NotFound);
+        }
+    } else if !rules.follow_out {
+        return Err(Refusal::Forbidden);
+    }
+    if blocked(&real, rules.blocked) {
+        return Err(Refusal::Forbidden);
+    }
+    if !real.is_file() {
+        return Err(Refusal::NotFound);
+    }
+    Ok(real)
+}
+
+fn blocked(path: &Path, blocked: &[String]) -> bool {
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return false;
+    };
+    blocked.iter().any(|b| b.eq_ignore_ascii_case(ext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Site {
+        dir: PathBuf,
+    }
+
+    impl Site {
+        fn new(tag: &str) -> Self {
+            let base =
+                std::env::temp_dir().join(format!("zeus-http-path-{}-{tag}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&base);
+            let dir = base.join("root");
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+            std::fs::create_dir_all(dir.join(".git")).unwrap();
+            std::fs::write(dir.join("index.html"), "i").unwrap();
+            std::fs::write(dir.join("a b.txt"), "a").unwrap();
+            std::fs::write(dir.join("x.PHP"), "p").unwrap();
+            std::fs::write(dir.join(".env"), "s").unwrap();
+            std::fs::write(dir.join(".git/config"), "s").unwrap();
+            std::fs::write(base.join("secret"), "s").unwrap();
+            std::os::unix::fs::symlink(base.join("secret"), dir.join("out")).unwrap();
+            std::os::unix::fs::symlink(dir.join("x.PHP"), dir.join("x.txt")).unwrap();
+            std::os::unix::fs::symlink(dir.join("a b.txt"), dir.join("in")).unwrap();
+            Self {
+                dir: std::fs::canonicalize(dir).unwrap(),
+            }
+        }
+
+        fn get(&self, p: &str) -> Result<PathBuf, Refusal> {
+            let index = ["index.html".to_string()];
+            let blocked = ["php".to_string(), "phtml".to_string()];
+            resolve(
+                p,
+                &Rules {
+                    root: &self.dir,
+                    index: &index,
+                    blocked: &blocked,
+                    follow_out: false,
+                },
+            )
+        }
+    }
+
+    impl Drop for Site {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.dir.parent().unwrap());
+        }
+    }
+
+    #[test]
+    fn serves_files_indexes_and_decoded_names() {
+        let s = Site::new("ok");
+        assert_eq!(s.get("/").unwrap(), s.dir.join("index.html"));
+        assert_eq!(s.get("/a%20b.txt").unwrap(), s.dir.join("a b.txt"));
+        assert_eq!(s.get("//a%20b.txt").unwrap(), s.dir.join("a b.txt"));
+        assert_eq!(s.get("/in").unwrap(), s.dir.join("a b.txt"));
+        assert_eq!(s.get("/sub"), Err(Refusal::AddSlash));
+        assert_eq!(s.get("/sub/"), Err(Refusal::NotFound), "no listing");
+    }
+
+    #[test]
+    fn traversal_and_hostile_paths_are_refused() {
+        let s = Site::new("bad");
+        for p in [
+            "/../secret",
+            "/sub/../../secret",
+            "/%2e%2e/secret",
+            "/%2E%2E/secret",
+            "/sub%2f..%2f..%2fsecret",
+            "/..%5csecret",
+            "/a%00.txt",
+            "/%zz",
+            "/%2",
+            "/./index.html",
+        ] {
+            assert_eq!(s.get(p), Err(Refusal::BadPath), "{p}");
+        }
+        assert_eq!(
+            s.get("/out"),
+            Err(Refusal::Forbidden),
+            "symlink out of the root"
+        );
+        assert_eq!(s.get("/x.PHP"), Err(Refusal::Forbidden), "blocked type");
+        assert_eq!(
+            s.get("/x.txt"),
+            Err(Refusal::Forbidden),
+            "symlink to a blocked type"
+        );
+        assert_eq!(s.get("/.env"), Err(Refusal::NotFound));
+        assert_eq!(s.get("/.git/config"), Err(Refusal::NotFound));
+        assert_eq!(s.get("/%2egit/config"), Err(Refusal::NotFound));
+        assert_eq!(s.get("/nope"), Err(Refusal::NotFound));
+    }
+
+    #[test]
+    fn decode_is_single_pass() {
+        // %252e decodes to "%2e", which is a name, not a dot.
+        assert_eq!(decode("/%252e%252e").unwrap(), b"/%2e%2e");
+    }
+}

@@ -1,0 +1,426 @@
+//! Request heads: `httparse` does the syntax, this module enforces the limits and decides the
+//! framing (RFC 9112 section 6): the body length, persistence and `Expect`.
+//!
+//! Invariants:
+//! - a head is refused, never truncated: over `max_uri_bytes` → 414, over `max_head_bytes` or
+//!   `max_headers` → 431;
+//! - `Content-Length` together with `Transfer-Encoding`, two different lengths, or a coding
+//!   other than a final `chunked` are refused (request smuggling);
+//! - nothing here panics on input.
+
+use std::net::SocketAddr;
+
+use crate::error::HttpError;
+
+/// Limits on a request, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest request head, in bytes.
+    pub max_head_bytes: usize,
+    /// Longest request target, in bytes.
+    pub max_uri_bytes: usize,
+    /// Most header fields.
+    pub max_headers: usize,
+    /// Largest body, in bytes.
+    pub max_body_bytes: u64,
+}
+
+/// How the body of a request is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// A request as handlers see it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method, as sent (case-sensitive).
+    pub method: String,
+    /// Path part of the target, still percent-encoded.
+    pub path: String,
+    /// Query string (after `?`), if any.
+    pub query: Option<String>,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor_version: u8,
+    /// Header fields in order; names as sent.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body (decoded from chunked, if it was).
+    pub body: Vec<u8>,
+    /// The client.
+    pub peer: SocketAddr,
+}
+
+impl Request {
+    /// The first field named `name` (case-insensitive), if it is valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// The request target as sent (path and query).
+    pub fn target(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// A parsed head, before its body is read.
+#[derive(Debug)]
+pub struct Head {
+    /// The request (empty body so far).
+    pub request: Request,
+    /// Bytes of the head in the buffer.
+    pub len: usize,
+    /// Body framing.
+    pub framing: Framing,
+    /// Whether the connection persists after this exchange.
+    pub keep_alive: bool,
+    /// The client waits for `100 Continue` before its body.
+    pub expect_continue: bool,
+}
+
+/// Methods RFC 9110 defines; others are answered 501.
+const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// Parses the head at the start of `buf`: `Ok(None)` while it is incomplete (and within limits).
+pub fn parse_head(buf: &[u8], peer: SocketAddr, lim: &Limits) -> Result<Option<Head>, HttpError> {
+    let mut fields = vec![httparse::EMPTY_HEADER; lim.max_headers];
+    let mut req = httparse::Request::new(&mut fields);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return incomplete(buf, lim),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HttpError::HeadersTooLarge {
+                limit: lim.max_headers,
+            })
+        }
+        Err(httparse::Error::Version) if looks_like_other_version(buf) => {
+            return Err(HttpError::VersionNotSupported)
+        }
+        Err(_) => return Err(HttpError::BadRequest("malformed request head")),
+    };
+    if len > lim.max_head_bytes {
+        return Err(HttpError::HeadersTooLarge {
+            limit: lim.max_head_bytes,
+        });
+    }
+    let method = req.method.expect("invariant: complete head").to_string();
+    let target = req.path.expect("invariant: complete head");
+    let minor_version = req.version.expect("invariant: complete head");
+    if target.len() > lim.max_uri_bytes {
+        return Err(HttpError::UriTooLong {
+            limit: lim.max_uri_bytes,
+        });
+    }
+    if !KNOWN_METHODS.contains(&method.as_str()) {
+        return Err(HttpError::NotImplemented(format!("method {method}")));
+    }
+    // Origin form only (absolute form is for proxies; asterisk form only with OPTIONS).
+    if !target.starts_with('/') {
+        return Err(HttpError::BadRequest("request target must start with /"));
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    };
+    let headers: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), h.value.to_vec()))
+        .collect();
+    let request = Request {
+        method,
+        path,
+        query,
+        minor_version,
+        headers,
+        body: Vec::new(),
+        peer,
+    };
+    check_host(&request)?;
+    let framing = framing(&request, lim)?;
+    let keep_alive = keep_alive(&request);
+    let expect_continue = expect_continue(&request)?;
+    Ok(Some(Head {
+        request,
+        len,
+        framing,
+        keep_alive,
+        expect_continue,
+    }))
+}
+
+/// An incomplete head: fine unless it is already over a limit.
+fn incomplete(buf: &[u8], lim: &Limits) -> Result<Option<Head>, HttpError> {
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    let line_len = line_end.unwrap_or(buf.len());
+    // method SP target SP HTTP/1.1: allow 32 bytes around the target.
+    if line_len > lim.max_uri_bytes + 32 {
+        return Err(HttpError::UriTooLong {
+            limit: lim.max_uri_bytes,
+        });
+    }
+    if buf.len() > lim.max_head_bytes {
+        return Err(HttpError::HeadersTooLarge {
+            limit: lim.max_head_bytes,
+        });
+    }
+    Ok(None)
+}
+
+/// `METHOD SP target SP HTTP/x.y` with a version httparse refuses: 505 rather than 400.
+fn looks_like_other_version(buf: &[u8]) -> bool {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(_), Some(_), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    v.len() >= 8 && v.starts_with(b"HTTP/") && v[5].is_ascii_digit()
+}
+
+/// HTTP/1.1 needs exactly one `Host` (RFC 9112 3.2).
+fn check_host(r: &Request) -> Result<(), HttpError> {
+    let hosts = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .count();
+    if hosts > 1 || (r.minor_version == 1 && hosts == 0) {
+        return Err(HttpError::BadRequest("a request needs exactly one Host"));
+    }
+    Ok(())
+}
+
+/// The body framing (RFC 9112 6.3), refusing ambiguous ones.
+fn framing(r: &Request, lim: &Limits) -> Result<Framing, HttpError> {
+    let mut length: Option<u64> = None;
+    let mut codings: Vec<String> = Vec::new();
+    for (k, v) in &r.headers {
+        if k.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(v).map_err(|_| HttpError::BadRequest("Content-Length"))?;
+            // A list of identical values is allowed (RFC 9110 8.6); anything else is refused.
+            for part in v.split(',') {
+                let n = parse_length(part.trim())?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(HttpError::BadRequest("conflicting Content-Length"));
+                }
+                length = Some(n);
+            }
+        } else if k.eq_ignore_ascii_case("transfer-encoding") {
+            let v =
+                std::str::from_utf8(v).map_err(|_| HttpError::BadRequest("Transfer-Encoding"))?;
+            codings.extend(
+                v.split(',')
+                    .map(|c| c.trim().to_ascii_lowercase())
+                    .filter(|c| !c.is_empty()),
+            );
+        }
+    }
+    let has_te = r
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"));
+    if has_te {
+        if length.is_some() {
+            return Err(HttpError::BadRequest(
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
+        if r.minor_version == 0 {
+            return Err(HttpError::BadRequest("Transfer-Encoding in HTTP/1.0"));
+        }
+        return match codings.as_slice() {
+            [only] if only == "chunked" => Ok(Framing::Chunked),
+            [.., last] if last == "chunked" => Err(HttpError::NotImplemented(format!(
+                "transfer coding {}",
+                codings.join(", ")
+            ))),
+            _ => Err(HttpError::BadRequest("chunked must be the final coding")),
+        };
+    }
+    match length {
+        Some(n) if n > lim.max_body_bytes => Err(HttpError::PayloadTooLarge {
+            limit: lim.max_body_bytes,
+        }),
+        Some(0) => Ok(Framing::None),
+        Some(n) => Ok(Framing::Length(n)),
+        None if matches!(r.method.as_str(), "POST" | "PUT" | "PATCH") => {
+            Err(HttpError::LengthRequired)
+        }
+        None => Ok(Framing::None),
+    }
+}
+
+fn parse_length(s: &str) -> Result<u64, HttpError> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HttpError::BadRequest("invalid Content-Length"));
+    }
+    s.parse()
+        .map_err(|_| HttpError::BadRequest("invalid Content-Length"))
+}
+
+/// Whether the connection persists (RFC 9112 9.3): 1.1 unless `close`; 1.0 only with `keep-alive`.
+fn keep_alive(r: &Request) -> bool {
+    let mut close = false;
+    let mut ka = false;
+    for (k, v) in &r.headers {
+        if k.eq_ignore_ascii_case("connection") {
+            for t in String::from_utf8_lossy(v).split(',') {
+                let t = t.trim();
+                close |= t.eq_ignore_ascii_case("close");
+                ka |= t.eq_ignore_ascii_case("keep-alive");
+            }
+        }
+    }
+    !close && (r.minor_version == 1 || ka)
+}
+
+/// `Expect: 100-continue` (1.1 only); other expectations are refused with 417.
+fn expect_continue(r: &Request) -> Result<bool, HttpError> {
+    match r.header("expect") {
+        None => Ok(false),
+        Some(v) if v.trim().eq_ignore_ascii_case("100-continue") => Ok(r.minor_version == 1),
+        Some(_) => Err(HttpError::ExpectationFailed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIM: Limits = Limits {
+        max_head_bytes: 1024,
+        max_uri_bytes: 64,
+        max_headers: 8,
+        max_body_bytes: 100,
+    };
+
+    fn parse(s: &str) -> Result<Option<Head>, HttpError> {
+        parse_head(s.as_bytes(), "127.0.0.1:1".parse().unwrap(), &LIM)
+    }
+
+    fn status(s: &str) -> u16 {
+        parse(s).unwrap_err().status()
+    }
+
+    #[test]
+    fn simple_get_persists_in_1_1_and_not_in_1_0() {
+        let h = parse("GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.request.path, "/a");
+        assert_eq!(h.request.query.as_deref(), Some("b=c"));
+        assert!(h.keep_alive);
+        assert_eq!(h.framing, Framing::None);
+        let h = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.keep_alive);
+        let h = parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn partial_heads_wait() {
+        assert!(parse("GET / HTTP/1.1\r\nHost:").unwrap().is_none());
+        assert!(parse("").unwrap().is_none());
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Length(5));
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Chunked);
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Length(5));
+    }
+
+    #[test]
+    fn smuggling_and_length_errors() {
+        let cl_te =
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status(cl_te), 400);
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            501
+        );
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: x\r\n\r\n"), 411);
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"),
+            413
+        );
+    }
+
+    #[test]
+    fn limits_and_versions() {
+        let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(80));
+        assert_eq!(status(&long), 414);
+        let partial_long = format!("GET /{}", "a".repeat(200));
+        assert_eq!(status(&partial_long), 414);
+        let many: String = (0..9).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_eq!(
+            status(&format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n")),
+            431
+        );
+        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}", "v".repeat(1100));
+        assert_eq!(status(&big), 431);
+        assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
+        assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("BREW / HTTP/1.1\r\nHost: x\r\n\r\n"), 501);
+        assert_eq!(status("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: x\r\nExpect: tea\r\n\r\n"),
+            417
+        );
+        assert_eq!(status("\x00\x01garbage\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn no_panic_on_any_prefix_of_a_request() {
+        let req = b"POST /x?y HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n";
+        for n in 0..req.len() {
+            let _ = parse_head(&req[..n], "127.0.0.1:1".parse().unwrap(), &LIM);
+        }
+        let h = parse_head(req, "127.0.0.1:1".parse().unwrap(), &LIM)
+            .unwrap()
+            .unwrap();
+        assert!(h.expect_continue);
+    }
+}

@@ -1,0 +1,190 @@
+//! `Response`: what a handler returns, and how its head is written on the wire (status line,
+//! `Date`, `Server`, `Content-Length`, `Connection`). Bodies are bytes in memory or a region of
+//! an open file, which the connection sends with `sendfile(2)`.
+
+use std::fs::File;
+use std::io::Write;
+use std::time::SystemTime;
+
+/// A response body.
+#[derive(Debug, Default)]
+pub enum Body {
+    /// No body (`Content-Length: 0`, or none at all for 204/304).
+    #[default]
+    Empty,
+    /// Bytes owned by the response.
+    Bytes(Vec<u8>),
+    /// Bytes compiled into the binary.
+    Static(&'static [u8]),
+    /// `len` bytes of `file` from `offset`, sent zero-copy.
+    File {
+        /// The open file.
+        file: File,
+        /// First byte.
+        offset: u64,
+        /// Byte count.
+        len: u64,
+    },
+}
+
+impl Body {
+    /// The body's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Empty => 0,
+            Self::Bytes(b) => b.len() as u64,
+            Self::Static(b) => b.len() as u64,
+            Self::File { len, .. } => *len,
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header fields, in order (`Date`, `Server`, `Content-Length` and `Connection` are added
+    /// by the connection and must not be set here).
+    pub headers: Vec<(String, String)>,
+    /// The body (dropped for HEAD, but still counted in `Content-Length`).
+    pub body: Body,
+}
+
+impl Response {
+    /// A response with no headers and no body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, text: impl Into<String>) -> Self {
+        Self::new(status)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(Body::Bytes(text.into().into_bytes()))
+    }
+
+    /// An `application/json` response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        let mut bytes = serde_json::to_vec(value).expect("invariant: a Value always serialises");
+        bytes.push(b'\n');
+        Self::new(status)
+            .header("Content-Type", "application/json")
+            .body(Body::Bytes(bytes))
+    }
+
+    /// Adds a header field.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// Writes the head; `keep_alive` / `http10` choose the `Connection` field.
+    pub(crate) fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        let _ = write!(out, "Date: {}\r\nServer: zeus\r\n", date_now());
+        for (k, v) in &self.headers {
+            let _ = write!(out, "{k}: {v}\r\n");
+        }
+        // RFC 9110 8.6: no Content-Length in 1xx, 204 and 304 (a 304 may carry one, but need not).
+        if !matches!(self.status, 100..=199 | 204 | 304) {
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        }
+        if !keep_alive {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if http10 {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The IMF-fixdate of now, recomputed at most once a second per thread.
+fn date_now() -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs || c.1.is_empty() {
+            *c = (secs, httpdate::fmt_http_date(now));
+        }
+        c.1.clone()
+    })
+}
+
+/// The reason phrase of the codes this server sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_has_length_date_server_and_close() {
+        let r = Response::text(200, "hi");
+        let mut out = Vec::new();
+        r.write_head(&mut out, false, false);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("HTTP/1.1 200 OK\r\nDate: "));
+        assert!(s.contains("Server: zeus\r\n"));
+        assert!(s.contains("Content-Length: 2\r\n"));
+        assert!(s.ends_with("Connection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn not_modified_has_no_length() {
+        let mut out = Vec::new();
+        Response::new(304).write_head(&mut out, true, false);
+        let s = String::from_utf8(out).unwrap();
+        assert!(!s.contains("Content-Length"));
+        assert!(!s.contains("Connection"));
+    }
+}

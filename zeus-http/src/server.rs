@@ -1,0 +1,332 @@
+//! `HttpService`: the `Service` impl, one event loop per worker.
+//!
+//! ```text
+//!   worker (process or thread)
+//!   └─ epoll ── listeners (EPOLLEXCLUSIVE: one idle worker woken per connection burst)
+//!            ├─ stop fd   (the scheduler asks this worker to end)
+//!            └─ conns     (many per worker; each a `Conn` state machine with a deadline)
+//! ```
+//!
+//! Why: a worker that owned one connection at a time (echo's model) would be pinned by every
+//! idle keep-alive client, so 8 workers would serve 8 clients. Here a worker holds up to
+//! `max_connections_per_worker` connections and only does work when one is ready, like an
+//! nginx worker; the prefork pool still gives isolation, recycling and the scoreboard.
+//! Each request is one task (`ctx.task`): RUNNING while it is handled, counted when done.
+//! A worker asked to stop (or recycled) stops accepting, closes idle connections, answers
+//! the requests in flight with `Connection: close`, and ends when no connection is left.
+
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use zeus_core::service::{ListenSpec, Service};
+use zeus_core::worker::WorkerCtx;
+
+use crate::access_log::AccessLog;
+use crate::conn::{Conn, Next};
+use crate::handler::{Route, Router};
+use crate::request::Request;
+use crate::response::Response;
+use crate::settings::HttpConfig;
+use crate::status_page;
+
+const STOP: u64 = u64::MAX;
+const CONN_BASE: u64 = 1 << 32;
+
+/// The HTTP service.
+pub struct HttpService {
+    cfg: HttpConfig,
+    router: Router,
+}
+
+impl std::fmt::Debug for HttpService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpService")
+            .field("cfg", &self.cfg)
+            .field("router", &self.router)
+            .finish()
+    }
+}
+
+impl HttpService {
+    /// A service from a validated configuration and its router.
+    pub fn new(cfg: HttpConfig, router: Router) -> Self {
+        Self { cfg, router }
+    }
+}
+
+impl Service for HttpService {
+    fn listeners(&self) -> Vec<ListenSpec> {
+        let s = &self.cfg.settings;
+        vec![ListenSpec {
+            addr: SocketAddr::new(s.listen_address, s.listen_port),
+            key: self.cfg.port_key.clone(),
+        }]
+    }
+
+    fn serve(&self, ctx: &mut WorkerCtx<'_>) -> io::Result<()> {
+        let log = AccessLog::open(&self.cfg.settings.access_log)?;
+        let mut lp = Loop {
+            svc: self,
+            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+            conns: Vec::new(),
+            free: Vec::new(),
+            accepting: false,
+            draining: false,
+            log,
+        };
+        lp.epoll
+            .add(ctx.stop_fd(), EpollEvent::new(EpollFlags::EPOLLIN, STOP))?;
+        lp.run(ctx)
+    }
+}
+
+struct Slot {
+    conn: Conn,
+    want: Next,
+}
+
+struct Loop<'s> {
+    svc: &'s HttpService,
+    epoll: Epoll,
+    conns: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    accepting: bool,
+    draining: bool,
+    log: AccessLog,
+}
+
+impl Loop<'_> {
+    fn run(&mut self, ctx: &mut WorkerCtx<'_>) -> io::Result<()> {
+        let mut events = vec![EpollEvent::empty(); 256];
+        let mut next_sweep = Instant::now() + Duration::from_secs(1);
+        loop {
+            if !self.draining && ctx.should_stop() {
+                self.start_draining(ctx)?;
+            }
+            if self.draining && self.open() == 0 {
+                return Ok(());
+            }
+            self.set_accepting(ctx, !self.draining && self.open() < self.max_conns())?;
+            ctx.idle();
+            let now = Instant::now();
+            let wait = next_sweep
+                .saturating_duration_since(now)
+                .min(Duration::from_secs(1));
+            let ms = u16::try_from(wait.as_millis()).unwrap_or(1000).max(1);
+            let n = match self.epoll.wait(&mut events, EpollTimeout::from(ms)) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => 0,
+                Err(e) => return Err(e.into()),
+            };
+            let mut stop_signalled = false;
+            for ev in &events[..n] {
+                match ev.data() {
+                    STOP => stop_signalled = true,
+                    d if d < CONN_BASE => self.accept(ctx, d as usize)?,
+                    d => self.drive((d - CONN_BASE) as usize, ctx)?,
+                }
+            }
+            if stop_signalled && ctx.should_stop() && !self.draining {
+                self.start_draining(ctx)?;
+            }
+            if Instant::now() >= next_sweep {
+                next_sweep = self.sweep();
+            } else {
+                next_sweep = next_sweep.min(self.earliest());
+            }
+        }
+    }
+
+    fn max_conns(&self) -> usize {
+        self.svc.cfg.settings.max_connections_per_worker
+    }
+
+    fn open(&self) -> usize {
+        self.conns.len() - self.free.len()
+    }
+
+    /// Listeners are in this worker's epoll only while it accepts (EPOLLEXCLUSIVE entries
+    /// cannot be modified, only removed and added again).
+    fn set_accepting(&mut self, ctx: &WorkerCtx<'_>, on: bool) -> io::Result<()> {
+        if on == self.accepting {
+            return Ok(());
+        }
+        for (i, l) in ctx.listeners().iter().enumerate() {
+            if on {
+                let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
+                self.epoll.add(l, EpollEvent::new(flags, i as u64))?;
+            } else {
+                self.epoll.delete(l)?;
+            }
+        }
+        self.accepting = on;
+        Ok(())
+    }
+
+    fn start_draining(&mut self, ctx: &WorkerCtx<'_>) -> io::Result<()> {
+        self.draining = true;
+        self.set_accepting(ctx, false)?;
+        // Idle connections close now; busy ones answer with `Connection: close` (see `drive`).
+        for i in 0..self.conns.len() {
+            if self.conns[i].as_ref().is_some_and(|s| s.conn.is_idle()) {
+                self.close(i);
+            }
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, ctx: &WorkerCtx<'_>, listener: usize) -> io::Result<()> {
+        let Some(l) = ctx.listeners().get(listener) else {
+            return Ok(());
+        };
+        // Several at once: a burst of connects wakes only one worker (EPOLLEXCLUSIVE).
+        for _ in 0..64 {
+            if self.open() >= self.max_conns() {
+                break;
+            }
+            match l.accept() {
+                Ok((stream, peer)) => {
+                    let conn = match Conn::new(stream, peer, &self.svc.cfg.timeouts) {
+                        Ok(c) => c,
+                        Err(_) => continue,
+                    };
+                    let i = self.free.pop().unwrap_or_else(|| {
+                        self.conns.push(None);
+                        self.conns.len() - 1
+                    });
+                    let ev = EpollEvent::new(EpollFlags::EPOLLIN, CONN_BASE + i as u64);
+                    if self.epoll.add(conn.stream(), ev).is_err() {
+                        self.free.push(i);
+                        continue;
+                    }
+                    self.conns[i] = Some(Slot {
+                        conn,
+                        want: Next::Read,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if is_transient(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn drive(&mut self, i: usize, ctx: &mut WorkerCtx<'_>) -> io::Result<()> {
+        let Some(slot) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        let svc = self.svc;
+        let log = &mut self.log;
+        let mut handle = |req: &Request| answer(svc, ctx, log, req);
+        let next = slot.conn.drive(
+            &svc.cfg.limits,
+            &svc.cfg.timeouts,
+            self.draining,
+            &mut handle,
+        );
+        if next == Next::Close {
+            self.close(i);
+            return Ok(());
+        }
+        if next != slot.want {
+            let flags = match next {
+                Next::Write => EpollFlags::EPOLLOUT,
+                _ => EpollFlags::EPOLLIN,
+            };
+            let mut ev = EpollEvent::new(flags, CONN_BASE + i as u64);
+            self.epoll.modify(slot.conn.stream(), &mut ev)?;
+            slot.want = next;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, i: usize) {
+        if let Some(slot) = self.conns[i].take() {
+            let _ = self.epoll.delete(slot.conn.stream());
+            self.free.push(i);
+        }
+    }
+
+    /// Closes connections past their deadline; returns when to sweep next.
+    fn sweep(&mut self) -> Instant {
+        let now = Instant::now();
+        for i in 0..self.conns.len() {
+            if self.conns[i]
+                .as_ref()
+                .is_some_and(|s| s.conn.deadline <= now)
+            {
+                self.close(i);
+            }
+        }
+        self.earliest()
+    }
+
+    fn earliest(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(1);
+        self.conns
+            .iter()
+            .flatten()
+            .map(|s| s.conn.deadline)
+            .fold(far, Instant::min)
+    }
+}
+
+/// One request: routed, counted as a task, logged.
+fn answer(
+    svc: &HttpService,
+    ctx: &mut WorkerCtx<'_>,
+    log: &mut AccessLog,
+    req: &Request,
+) -> Response {
+    let route = svc.router.route(&req.path);
+    // Taken before the task starts: the task guard holds the context.
+    let status = match route {
+        Route::Status => ctx.service_status(),
+        Route::Handler(_) => None,
+    };
+    let resp = {
+        let _task = ctx.task(&format!("{} {}", req.method, truncate(&req.path, 80)));
+        match route {
+            Route::Status => status_page::respond(req, status.as_ref()),
+            Route::Handler(h) => {
+                catch_unwind(AssertUnwindSafe(|| h.handle(req))).unwrap_or_else(|_| {
+                    tracing::error!(path = %req.path, "handler panicked");
+                    Response::text(500, "internal server error\n")
+                })
+            }
+        }
+    };
+    if log.enabled() {
+        let bytes = if req.method == "HEAD" {
+            0
+        } else {
+            resp.body.len()
+        };
+        log.log(req, resp.status, bytes);
+    }
+    resp
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
