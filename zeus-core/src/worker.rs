@@ -131,11 +131,7 @@ impl<'a> WorkerCtx<'a> {
         if self.end != EndReason::None {
             return true;
         }
-        let done = match self.recycle.unit_tasks {
-            Some(unit) => unit.load(Ordering::Relaxed),
-            None => self.tasks,
-        };
-        if self.recycle.max_tasks > 0 && done >= self.recycle.max_tasks {
+        if self.recycle_due() {
             self.end = EndReason::Recycled;
         } else if self.recycle.max_memory > 0
             && self.tasks > 0
@@ -146,6 +142,17 @@ impl<'a> WorkerCtx<'a> {
             self.end = EndReason::StopRequested;
         }
         self.end != EndReason::None
+    }
+
+    /// Whether the task limit (`max_process_tasks`, of this worker or of its unit) is
+    /// reached. Unlike `should_stop` it makes no syscall, so a service multiplexing many
+    /// connections can ask after every task (to answer that task with `Connection: close`).
+    pub fn recycle_due(&self) -> bool {
+        let done = match self.recycle.unit_tasks {
+            Some(unit) => unit.load(Ordering::Relaxed),
+            None => self.tasks,
+        };
+        self.recycle.max_tasks > 0 && done >= self.recycle.max_tasks
     }
 
     /// Waits (WAITING) for a connection on any listener; `None` means the worker must end.

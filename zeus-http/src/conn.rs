@@ -103,13 +103,14 @@ impl Conn {
         self.out_pos < self.out.len() || self.file.is_some()
     }
 
-    /// Reads, handles every complete request, writes; `handle` answers one request.
+    /// Reads, handles every complete request, writes; `handle` answers one request, and says
+    /// whether the connection may persist after it.
     pub fn drive(
         &mut self,
         lim: &Limits,
         t: &Timeouts,
         draining: bool,
-        handle: &mut dyn FnMut(&Request) -> Response,
+        handle: &mut dyn FnMut(&Request) -> (Response, bool),
     ) -> Next {
         if !self.has_output() && !self.eof {
             match self.read_in(lim) {
@@ -190,7 +191,7 @@ impl Conn {
         lim: &Limits,
         t: &Timeouts,
         draining: bool,
-        handle: &mut dyn FnMut(&Request) -> Response,
+        handle: &mut dyn FnMut(&Request) -> (Response, bool),
     ) {
         while !self.close_after && self.file.is_none() && self.out.len() - self.out_pos < OUT_HIGH {
             let head = match self.pending.take() {
@@ -226,8 +227,8 @@ impl Conn {
             };
             let mut req = head.request;
             req.body = body;
-            let resp = handle(&req);
-            let keep = head.keep_alive && !draining;
+            let (resp, may_keep) = handle(&req);
+            let keep = head.keep_alive && may_keep && !draining;
             self.queue(resp, req.method == "HEAD", keep, req.minor_version == 0);
             self.enter(Phase::Writing, t);
         }

@@ -34,6 +34,8 @@ use crate::status_page;
 
 const STOP: u64 = u64::MAX;
 const CONN_BASE: u64 = 1 << 32;
+/// How often a worker asks whether it must stop when no stop signal fired.
+const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// The HTTP service.
 pub struct HttpService {
@@ -75,6 +77,8 @@ impl Service for HttpService {
             free: Vec::new(),
             accepting: false,
             draining: false,
+            stop_fired: false,
+            next_sweep: Instant::now() + Duration::from_secs(1),
             log,
         };
         lp.epoll
@@ -95,24 +99,36 @@ struct Loop<'s> {
     free: Vec<usize>,
     accepting: bool,
     draining: bool,
+    /// The stop fd fired since the last `should_stop`.
+    stop_fired: bool,
+    /// The earliest connection deadline (or a second from the last sweep).
+    next_sweep: Instant,
     log: AccessLog,
 }
 
 impl Loop<'_> {
     fn run(&mut self, ctx: &mut WorkerCtx<'_>) -> io::Result<()> {
         let mut events = vec![EpollEvent::empty(); 256];
-        let mut next_sweep = Instant::now() + Duration::from_secs(1);
+        // `should_stop` costs a syscall (it consumes the stop signal): ask it when the stop fd
+        // fires, when the task limit is reached (`recycle_due`, no syscall), and otherwise
+        // every STOP_POLL (the memory limit, read from /proc).
+        let mut stop_check = Instant::now();
         loop {
-            if !self.draining && ctx.should_stop() {
-                self.start_draining(ctx)?;
+            let now = Instant::now();
+            if !self.draining && (self.stop_fired || ctx.recycle_due() || now >= stop_check) {
+                self.stop_fired = false;
+                stop_check = now + STOP_POLL;
+                if ctx.should_stop() {
+                    self.start_draining(ctx)?;
+                }
             }
             if self.draining && self.open() == 0 {
                 return Ok(());
             }
             self.set_accepting(ctx, !self.draining && self.open() < self.max_conns())?;
             ctx.idle();
-            let now = Instant::now();
-            let wait = next_sweep
+            let until = self.next_sweep.min(stop_check);
+            let wait = until
                 .saturating_duration_since(now)
                 .min(Duration::from_secs(1));
             let ms = u16::try_from(wait.as_millis()).unwrap_or(1000).max(1);
@@ -121,21 +137,15 @@ impl Loop<'_> {
                 Err(nix::errno::Errno::EINTR) => 0,
                 Err(e) => return Err(e.into()),
             };
-            let mut stop_signalled = false;
             for ev in &events[..n] {
                 match ev.data() {
-                    STOP => stop_signalled = true,
+                    STOP => self.stop_fired = true,
                     d if d < CONN_BASE => self.accept(ctx, d as usize)?,
                     d => self.drive((d - CONN_BASE) as usize, ctx)?,
                 }
             }
-            if stop_signalled && ctx.should_stop() && !self.draining {
-                self.start_draining(ctx)?;
-            }
-            if Instant::now() >= next_sweep {
-                next_sweep = self.sweep();
-            } else {
-                next_sweep = next_sweep.min(self.earliest());
+            if Instant::now() >= self.next_sweep {
+                self.sweep();
             }
         }
     }
@@ -169,6 +179,8 @@ impl Loop<'_> {
     fn start_draining(&mut self, ctx: &WorkerCtx<'_>) -> io::Result<()> {
         self.draining = true;
         self.set_accepting(ctx, false)?;
+        // A thread MPM's stop fd stays readable: level-triggered, it would wake us in a loop.
+        self.epoll.delete(ctx.stop_fd())?;
         // Idle connections close now; busy ones answer with `Connection: close` (see `drive`).
         for i in 0..self.conns.len() {
             if self.conns[i].as_ref().is_some_and(|s| s.conn.is_idle()) {
@@ -202,6 +214,7 @@ impl Loop<'_> {
                         self.free.push(i);
                         continue;
                     }
+                    self.next_sweep = self.next_sweep.min(conn.deadline);
                     self.conns[i] = Some(Slot {
                         conn,
                         want: Next::Read,
@@ -232,6 +245,7 @@ impl Loop<'_> {
             self.close(i);
             return Ok(());
         }
+        self.next_sweep = self.next_sweep.min(slot.conn.deadline);
         if next != slot.want {
             let flags = match next {
                 Next::Write => EpollFlags::EPOLLOUT,
@@ -251,27 +265,18 @@ impl Loop<'_> {
         }
     }
 
-    /// Closes connections past their deadline; returns when to sweep next.
-    fn sweep(&mut self) -> Instant {
+    /// Closes connections past their deadline and finds the next deadline.
+    fn sweep(&mut self) {
         let now = Instant::now();
+        let mut next = now + Duration::from_secs(1);
         for i in 0..self.conns.len() {
-            if self.conns[i]
-                .as_ref()
-                .is_some_and(|s| s.conn.deadline <= now)
-            {
-                self.close(i);
+            match self.conns[i].as_ref().map(|s| s.conn.deadline) {
+                Some(d) if d <= now => self.close(i),
+                Some(d) => next = next.min(d),
+                None => {}
             }
         }
-        self.earliest()
-    }
-
-    fn earliest(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(1);
-        self.conns
-            .iter()
-            .flatten()
-            .map(|s| s.conn.deadline)
-            .fold(far, Instant::min)
+        self.next_sweep = next;
     }
 }
 
@@ -281,7 +286,7 @@ fn answer(
     ctx: &mut WorkerCtx<'_>,
     log: &mut AccessLog,
     req: &Request,
-) -> Response {
+) -> (Response, bool) {
     let route = svc.router.route(&req.path);
     // Taken before the task starts: the task guard holds the context.
     let status = match route {
@@ -308,7 +313,9 @@ fn answer(
         };
         log.log(req, resp.status, bytes);
     }
-    resp
+    // The task that reaches max_process_tasks is answered with `Connection: close`: the
+    // worker is about to drain, and a client must not send more on this connection.
+    (resp, !ctx.recycle_due())
 }
 
 fn truncate(s: &str, max: usize) -> &str {

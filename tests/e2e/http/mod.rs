@@ -4,6 +4,7 @@
 
 mod clients;
 mod files;
+mod lifecycle;
 mod protocol;
 mod slow;
 
@@ -68,6 +69,13 @@ pub struct Web {
 /// Starts service `web` under `mpm` with the test settings, `extra` settings lines
 /// (`key = value`) replacing those of the same key.
 pub fn start(tag: &str, mpm: &str, extra: &str) -> Web {
+    let pool = "start_processes = 2\nmax_processes = 4\nmin_spare_processes = 1\n\
+                max_spare_processes = 4\nmax_process_tasks = 0";
+    start_pool(tag, mpm, pool, extra)
+}
+
+/// `start` with the pool settings `pool` (scheduler lines).
+pub fn start_pool(tag: &str, mpm: &str, pool: &str, extra: &str) -> Web {
     let site = Site::new();
     let port = free_port();
     let defaults = format!(
@@ -86,9 +94,7 @@ pub fn start(tag: &str, mpm: &str, extra: &str) -> Web {
         .chain(extra.lines())
         .collect();
     let toml = format!(
-        "[schedulers.s]\nmultiprocessing_module = \"{mpm}\"\nthreads_per_process = 2\n\
-         start_processes = 2\nmax_processes = 4\nmin_spare_processes = 1\nmax_spare_processes = 4\n\
-         max_process_tasks = 0\n\
+        "[schedulers.s]\nmultiprocessing_module = \"{mpm}\"\nthreads_per_process = 2\n{pool}\n\
          [services.web]\nscheduler_name = \"s\"\nservice_adapter = \"http\"\n\
          [services.web.service_settings]\n{}\n",
         settings.join("\n")
