@@ -126,10 +126,7 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, lim: &Limits) -> Result<Option<H
     if !KNOWN_METHODS.contains(&method.as_str()) {
         return Err(HttpError::NotImplemented(format!("method {method}")));
     }
-    // Origin form only (absolute form is for proxies; asterisk form only with OPTIONS).
-    if !target.starts_with('/') {
-        return Err(HttpError::BadRequest("request target must start with /"));
-    }
+    let target = origin_form(target)?;
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (target.to_string(), None),
@@ -159,6 +156,31 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, lim: &Limits) -> Result<Option<H
         keep_alive,
         expect_continue,
     }))
+}
+
+/// The origin form of a target: `/path?query` as is, and the absolute form a server must
+/// also accept (RFC 9112 3.2.2), `http://host/path?query`, reduced to it. The asterisk form
+/// (`OPTIONS *`) and the authority form (`CONNECT`) are refused: this is not a proxy.
+fn origin_form(target: &str) -> Result<String, HttpError> {
+    if target.starts_with('/') {
+        return Ok(target.to_string());
+    }
+    for scheme in ["http://", "https://"] {
+        let Some(head) = target.get(..scheme.len()) else {
+            continue;
+        };
+        if head.eq_ignore_ascii_case(scheme) {
+            let rest = &target[scheme.len()..];
+            return Ok(match rest.find(['/', '?']) {
+                Some(i) if rest.as_bytes()[i] == b'/' => rest[i..].to_string(),
+                Some(i) => format!("/{}", &rest[i..]),
+                None => "/".to_string(),
+            });
+        }
+    }
+    Err(HttpError::BadRequest(
+        "request target must be /path or http://host/path",
+    ))
 }
 
 /// An incomplete head: fine unless it is already over a limit.
@@ -339,6 +361,28 @@ mod tests {
     }
 
     #[test]
+    fn absolute_form_is_reduced_to_origin_form() {
+        let h = parse("GET HTTP://x:80/a/b?c HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.request.path.as_str(), h.request.query.as_deref()),
+            ("/a/b", Some("c"))
+        );
+        let h = parse("GET http://x?q HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.request.path.as_str(), h.request.query.as_deref()),
+            ("/", Some("q"))
+        );
+        let h = parse("GET http://x HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.request.path, "/");
+    }
+
+    #[test]
     fn partial_heads_wait() {
         assert!(parse("GET / HTTP/1.1\r\nHost:").unwrap().is_none());
         assert!(parse("").unwrap().is_none());
@@ -404,7 +448,8 @@ mod tests {
         assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
         assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), 400);
         assert_eq!(status("BREW / HTTP/1.1\r\nHost: x\r\n\r\n"), 501);
-        assert_eq!(status("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status("GET * HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status("GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(
             status("GET / HTTP/1.1\r\nHost: x\r\nExpect: tea\r\n\r\n"),
             417

@@ -145,3 +145,62 @@ pub fn html(s: &ServiceStatus) -> String {
     o.push_str("</table><p>Also as <a href=\"?json\">JSON</a> and <a href=\"?metrics\">Prometheus metrics</a>.</p></main></body></html>\n");
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ServiceStatus {
+        serde_json::from_value(serde_json::json!({
+            "service": "web\"x", "mpm": "process", "discipline": "lru", "scheduler_pid": 1,
+            "limits": {"start": 2, "max": 4, "min_spare": 1, "max_spare": 2, "max_tasks": 0},
+            "uptime_secs": 1.5, "workers_by_state": {"WAITING": 2}, "workers_total": 2,
+            "tasks_done": 7, "tasks_per_sec": 0.5, "workers_spawned": 2, "stopping": false,
+            "workers": [{"id": 1, "pid": 10, "tid": 10, "state": "WAITING", "tasks": 7,
+                         "age_secs": 1.0, "idle_secs": 0.5, "doing": "GET /<script>"}]
+        }))
+        .unwrap()
+    }
+
+    fn req(query: Option<&str>, peer: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            path: "/server-status".into(),
+            query: query.map(Into::into),
+            minor_version: 1,
+            headers: Vec::new(),
+            body: Vec::new(),
+            peer: peer.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn metrics_are_prometheus_text_with_escaped_labels() {
+        let m = metrics(&sample());
+        assert!(
+            m.contains(
+                "# TYPE zeus_tasks_total counter\nzeus_tasks_total{service=\"web\\\"x\"} 7\n"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains("zeus_workers{service=\"web\\\"x\",state=\"WAITING\"} 2\n"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn html_escapes_and_only_loopback_is_served() {
+        let h = html(&sample());
+        assert!(h.contains("GET /&lt;script&gt;") && !h.contains("<script>"));
+        assert_eq!(
+            respond(&req(None, "10.0.0.1:5"), Some(&sample())).status,
+            403
+        );
+        assert_eq!(
+            respond(&req(Some("json"), "[::1]:5"), Some(&sample())).status,
+            200
+        );
+        assert_eq!(respond(&req(None, "127.0.0.1:5"), None).status, 503);
+    }
+}
