@@ -11,8 +11,11 @@
 //!   what follows cannot be trusted).
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{send, MsgFlags};
 use std::time::Instant;
 
 use crate::body::decode_chunked;
@@ -62,6 +65,8 @@ pub struct Conn {
     pending: Option<Head>,
     sent_continue: bool,
     close_after: bool,
+    /// A protocol error was answered: unread request bytes may remain (see `linger`).
+    refused: bool,
     eof: bool,
     phase: Phase,
     /// When the current phase times out.
@@ -71,8 +76,8 @@ pub struct Conn {
 impl Conn {
     /// A new connection; its first head must arrive within `header_timeout`.
     pub fn new(stream: TcpStream, peer: SocketAddr, t: &Timeouts) -> io::Result<Self> {
+        // TCP_NODELAY comes from the listener (Linux copies it to accepted sockets).
         stream.set_nonblocking(true)?;
-        stream.set_nodelay(true)?;
         Ok(Self {
             stream,
             peer,
@@ -83,6 +88,7 @@ impl Conn {
             pending: None,
             sent_continue: false,
             close_after: false,
+            refused: false,
             eof: false,
             phase: Phase::Head,
             deadline: Instant::now() + t.header,
@@ -129,7 +135,9 @@ impl Conn {
                 Err(_) => return Next::Close,
             }
             if self.close_after {
-                self.linger();
+                if self.refused {
+                    self.linger();
+                }
                 return Next::Close;
             }
             // All written; pipelined requests held back by the output limit may be waiting.
@@ -176,6 +184,9 @@ impl Conn {
                 Ok(n) => {
                     self.inbuf.extend_from_slice(&buf[..n]);
                     got += n;
+                    if n < buf.len() {
+                        break; // drained: save the read that would say EAGAIN (level-triggered)
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -272,6 +283,7 @@ impl Conn {
         tracing::debug!(peer = %self.peer, "refused: {e}");
         self.inbuf.clear();
         self.pending = None;
+        self.refused = true;
         self.queue(e.to_response(), false, false, false);
     }
 
@@ -312,7 +324,16 @@ impl Conn {
     /// Writes queued output; `Ok(true)` when all of it is out.
     fn flush(&mut self, t: &Timeouts) -> io::Result<bool> {
         while self.out_pos < self.out.len() {
-            match (&self.stream).write(&self.out[self.out_pos..]) {
+            // With a file to follow, MSG_MORE lets the head share segments with the file's
+            // first bytes instead of leaving as a small packet of its own (nginx: tcp_nopush).
+            let flags = if self.file.is_some() {
+                MsgFlags::from_bits_retain(libc::MSG_MORE) | MsgFlags::MSG_NOSIGNAL
+            } else {
+                MsgFlags::MSG_NOSIGNAL
+            };
+            let sent = send(self.stream.as_raw_fd(), &self.out[self.out_pos..], flags)
+                .map_err(io::Error::from);
+            match sent {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out_pos += n;

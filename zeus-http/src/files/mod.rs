@@ -6,9 +6,10 @@
 pub mod conditional;
 pub mod path;
 
-use std::fs::File;
 use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use crate::handler::Handler;
@@ -21,13 +22,15 @@ use path::{Refusal, Rules};
 pub const ALLOW: &str = "GET, HEAD";
 
 /// Serves a directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StaticFiles {
     root: PathBuf,
     index: Vec<String>,
     blocked: Vec<String>,
     follow_out: bool,
     sendfile_min: u64,
+    /// The root, opened on first use in each worker (after the fork).
+    root_fd: OnceLock<Option<OwnedFd>>,
 }
 
 impl StaticFiles {
@@ -45,6 +48,7 @@ impl StaticFiles {
             blocked,
             follow_out,
             sendfile_min,
+            root_fd: OnceLock::new(),
         }
     }
 
@@ -63,8 +67,13 @@ impl Handler for StaticFiles {
         if req.method != "GET" && req.method != "HEAD" {
             return method_not_allowed(&req.method);
         }
-        let file = match path::resolve(&req.path, &self.rules()) {
-            Ok(p) => p,
+        let root_fd = self.root_fd.get_or_init(|| open_dir(&self.root));
+        let file = match path::open(
+            &req.path,
+            &self.rules(),
+            root_fd.as_ref().map(|f| f.as_fd()),
+        ) {
+            Ok(found) => found,
             Err(Refusal::AddSlash) => {
                 return Response::text(301, "moved\n").header("Location", format!("{}/", req.path))
             }
@@ -82,6 +91,13 @@ impl Handler for StaticFiles {
     }
 }
 
+/// The root as an `O_PATH` directory fd for `openat2`; `None` (slow path only) if it fails.
+fn open_dir(root: &std::path::Path) -> Option<OwnedFd> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    nix::fcntl::open(root, flags, nix::sys::stat::Mode::empty()).ok()
+}
+
 /// 405 with `Allow`.
 pub fn method_not_allowed(method: &str) -> Response {
     crate::error::HttpError::MethodNotAllowed {
@@ -91,9 +107,12 @@ pub fn method_not_allowed(method: &str) -> Response {
     .to_response()
 }
 
-fn serve_file(req: &Request, path: PathBuf, sendfile_min: u64) -> std::io::Result<Response> {
-    let mut file = File::open(&path)?;
-    let meta = file.metadata()?;
+fn serve_file(req: &Request, found: path::Found, sendfile_min: u64) -> std::io::Result<Response> {
+    let path::Found {
+        mut file,
+        path,
+        meta,
+    } = found;
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let tag = etag(size, mtime);
