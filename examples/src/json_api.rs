@@ -5,10 +5,11 @@
 //! - `GET /api/hello?name=NAME` → `{"hello": "NAME"}`
 //! - `POST /api/sum` with a JSON array of numbers → `{"sum": S, "count": N}`
 //! - `GET /api/worker` → `{"pid": PID}` (which worker process answered)
+//! - `GET /api/count?n=N` → N lines `{"i": I}`, a streamed body (sent chunked), N ≤ 100000
 //! - anything else → a JSON 404 or 405 (with `Allow`).
 
 use serde_json::{json, Value};
-use zeus_http::{Handler, Request, Response};
+use zeus_http::{Body, Handler, Request, Response};
 
 /// The example API.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,8 +25,9 @@ impl Handler for JsonApi {
                 Response::json(200, &json!({ "hello": name }))
             }
             ("/worker", true) => Response::json(200, &json!({ "pid": std::process::id() })),
+            ("/count", true) => count(query_param(req.query.as_deref(), "n")),
             ("/sum", false) if req.method == "POST" => sum(&req.body),
-            ("/hello" | "/worker", false) => not_allowed("GET, HEAD"),
+            ("/hello" | "/worker" | "/count", false) => not_allowed("GET, HEAD"),
             ("/sum", _) => not_allowed("POST"),
             _ => Response::json(
                 404,
@@ -49,6 +51,49 @@ fn sum(body: &[u8]) -> Response {
         }
         Ok(_) => Response::json(422, &json!({ "error": "expected a JSON array of numbers" })),
         Err(e) => Response::json(400, &json!({ "error": format!("invalid JSON: {e}") })),
+    }
+}
+
+fn count(n: Option<&str>) -> Response {
+    match n.map(str::parse::<u64>) {
+        Some(Ok(n)) if n <= 100_000 => Response::new(200)
+            .header("Content-Type", "application/x-ndjson")
+            .body(Body::Stream(Box::new(Lines {
+                next: 0,
+                n,
+                line: Vec::new(),
+            }))),
+        _ => Response::json(
+            400,
+            &json!({ "error": "n must be a number from 0 to 100000" }),
+        ),
+    }
+}
+
+/// Produces `{"i":0}\n{"i":1}\n…` as it is read: the body is never held whole in memory.
+struct Lines {
+    next: u64,
+    n: u64,
+    line: Vec<u8>,
+}
+
+impl std::io::Read for Lines {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut written = 0;
+        while written < buf.len() {
+            if self.line.is_empty() {
+                if self.next == self.n {
+                    break;
+                }
+                self.line = format!("{{\"i\":{}}}\n", self.next).into_bytes();
+                self.next += 1;
+            }
+            let k = self.line.len().min(buf.len() - written);
+            buf[written..written + k].copy_from_slice(&self.line[..k]);
+            self.line.drain(..k);
+            written += k;
+        }
+        Ok(written)
     }
 }
 

@@ -295,6 +295,23 @@ fn the_json_api_handler_is_mounted_by_name_and_answers() {
     );
     assert!(wrong.starts_with("HTTP/1.1 405 "), "{wrong}");
     assert!(wrong.contains("Allow: POST\r\n"), "{wrong}");
+    // A streamed body: chunked for HTTP/1.1, delimited by the close for HTTP/1.0.
+    let lines = http(
+        port,
+        "GET /api/count?n=3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(lines.contains("Transfer-Encoding: chunked\r\n"), "{lines}");
+    assert!(!lines.contains("Content-Length"), "{lines}");
+    assert!(
+        lines.ends_with("\r\n\r\n18\r\n{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n\r\n0\r\n\r\n"),
+        "{lines:?}"
+    );
+    let old = http(port, "GET /api/count?n=2 HTTP/1.0\r\n\r\n");
+    assert!(old.ends_with("\r\n\r\n{\"i\":0}\n{\"i\":1}\n"), "{old:?}");
+    assert!(
+        old.contains("Connection: close\r\n") && !old.contains("chunked"),
+        "{old}"
+    );
     // Outside the mount: the bundled welcome site.
     let site = http(
         port,

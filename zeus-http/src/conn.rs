@@ -1,31 +1,26 @@
 //! One client connection inside a worker's event loop: bytes in → requests (in order) →
-//! responses queued → bytes out (memory buffer first, then a file region by `sendfile(2)`).
+//! responses queued → bytes out (see `output`).
 //!
 //! Invariants:
 //! - responses leave in request order: a request is handled only when the previous response
-//!   has no file part left and the output buffer is below `OUT_HIGH`, so a pipelining client
+//!   has no deferred body left and little output waits (`Output::accepts_more`), so a pipelining client
 //!   is slowed down, never answered out of order, and cannot grow our memory;
 //! - every phase has a deadline (`Phase`); a connection past it is closed by the loop, so a
 //!   slow or idle client costs a file descriptor and a few bytes, never a worker;
 //! - a protocol error queues its reply and closes the connection after it (the framing of
 //!   what follows cannot be trusted).
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
-
-use nix::sys::socket::{send, MsgFlags};
 use std::time::Instant;
 
 use crate::body::decode_chunked;
 use crate::error::HttpError;
+use crate::output::Output;
 use crate::request::{parse_head, Framing, Head, Limits, Request};
-use crate::response::{Body, Response};
+use crate::response::Response;
 use crate::settings::Timeouts;
 
-/// Stop handling pipelined requests while this much output waits.
-const OUT_HIGH: usize = 256 * 1024;
 /// Read at most this much per readiness event before giving other connections a turn.
 const READ_BUDGET: usize = 256 * 1024;
 
@@ -59,9 +54,7 @@ pub struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
     inbuf: Vec<u8>,
-    out: Vec<u8>,
-    out_pos: usize,
-    file: Option<(File, i64, u64)>,
+    out: Output,
     pending: Option<Head>,
     sent_continue: bool,
     close_after: bool,
@@ -82,9 +75,7 @@ impl Conn {
             stream,
             peer,
             inbuf: Vec::new(),
-            out: Vec::new(),
-            out_pos: 0,
-            file: None,
+            out: Output::default(),
             pending: None,
             sent_continue: false,
             close_after: false,
@@ -106,7 +97,7 @@ impl Conn {
     }
 
     fn has_output(&self) -> bool {
-        self.out_pos < self.out.len() || self.file.is_some()
+        self.out.pending()
     }
 
     /// Reads, handles every complete request, writes; `handle` answers one request, and says
@@ -204,7 +195,7 @@ impl Conn {
         draining: bool,
         handle: &mut dyn FnMut(&Request) -> (Response, bool),
     ) {
-        while !self.close_after && self.file.is_none() && self.out.len() - self.out_pos < OUT_HIGH {
+        while !self.close_after && self.out.accepts_more() {
             let head = match self.pending.take() {
                 Some(h) => h,
                 None => {
@@ -269,7 +260,7 @@ impl Conn {
             Some(b) => Some((head, b)),
             None => {
                 if head.expect_continue && !self.sent_continue && self.inbuf.is_empty() {
-                    self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    self.out.push_raw(b"HTTP/1.1 100 Continue\r\n\r\n");
                     self.sent_continue = true;
                 }
                 self.pending = Some(head);
@@ -289,22 +280,8 @@ impl Conn {
 
     fn queue(&mut self, resp: Response, head_only: bool, keep_alive: bool, http10: bool) {
         let keep_alive = keep_alive && !self.close_after;
-        resp.write_head(&mut self.out, keep_alive, http10);
-        if !keep_alive {
+        if !self.out.push(resp, head_only, keep_alive, http10) {
             self.close_after = true;
-        }
-        if head_only || matches!(resp.status, 204 | 304) {
-            return;
-        }
-        match resp.body {
-            Body::Empty => {}
-            Body::Bytes(b) => self.out.extend_from_slice(&b),
-            Body::Static(b) => self.out.extend_from_slice(b),
-            Body::File { file, offset, len } => {
-                if len > 0 {
-                    self.file = Some((file, offset as i64, len));
-                }
-            }
         }
     }
 
@@ -323,45 +300,10 @@ impl Conn {
 
     /// Writes queued output; `Ok(true)` when all of it is out.
     fn flush(&mut self, t: &Timeouts) -> io::Result<bool> {
-        while self.out_pos < self.out.len() {
-            // With a file to follow, MSG_MORE lets the head share segments with the file's
-            // first bytes instead of leaving as a small packet of its own (nginx: tcp_nopush).
-            let flags = if self.file.is_some() {
-                MsgFlags::from_bits_retain(libc::MSG_MORE) | MsgFlags::MSG_NOSIGNAL
-            } else {
-                MsgFlags::MSG_NOSIGNAL
-            };
-            let sent = send(self.stream.as_raw_fd(), &self.out[self.out_pos..], flags)
-                .map_err(io::Error::from);
-            match sent {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out_pos += n;
-                    self.deadline = Instant::now() + t.send;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        let f = self.out.flush(&self.stream)?;
+        if f.progress {
+            self.deadline = Instant::now() + t.send;
         }
-        self.out.clear();
-        self.out_pos = 0;
-        while let Some((file, off, left)) = self.file.as_mut() {
-            let chunk = (*left).min(1 << 20) as usize;
-            match nix::sys::sendfile::sendfile(&self.stream, &*file, Some(off), chunk) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()), // file shrank
-                Ok(n) => {
-                    *left -= n as u64;
-                    self.deadline = Instant::now() + t.send;
-                    if *left == 0 {
-                        self.file = None;
-                    }
-                }
-                Err(nix::errno::Errno::EAGAIN) => return Ok(false),
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(true)
+        Ok(f.done)
     }
 }

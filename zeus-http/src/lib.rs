@@ -21,6 +21,7 @@ pub mod conn;
 pub mod error;
 pub mod files;
 pub mod handler;
+pub mod output;
 pub mod request;
 pub mod response;
 pub mod server;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 /// A response body.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub enum Body {
     /// No body (`Content-Length: 0`, or none at all for 204/304).
     #[default]
@@ -25,22 +25,44 @@ pub enum Body {
         /// Byte count.
         len: u64,
     },
+    /// Bytes produced while sending, read in chunks: sent with `Transfer-Encoding: chunked`
+    /// (or, to an HTTP/1.0 client, until the connection closes). `read` runs in the worker's
+    /// event loop, so it must not block for long.
+    Stream(Box<dyn std::io::Read + Send>),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => f.write_str("Empty"),
+            Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Self::Static(b) => write!(f, "Static({} bytes)", b.len()),
+            Self::File { offset, len, .. } => write!(f, "File {{ offset: {offset}, len: {len} }}"),
+            Self::Stream(_) => f.write_str("Stream"),
+        }
+    }
 }
 
 impl Body {
-    /// The body's length in bytes.
-    pub fn len(&self) -> u64 {
+    /// The length, when known before sending (not for a stream).
+    pub fn len(&self) -> Option<u64> {
         match self {
-            Self::Empty => 0,
-            Self::Bytes(b) => b.len() as u64,
-            Self::Static(b) => b.len() as u64,
-            Self::File { len, .. } => *len,
+            Self::Empty => Some(0),
+            Self::Bytes(b) => Some(b.len() as u64),
+            Self::Static(b) => Some(b.len() as u64),
+            Self::File { len, .. } => Some(*len),
+            Self::Stream(_) => None,
         }
     }
 
-    /// Whether the body is empty.
+    /// Whether the body is known to be empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == Some(0)
+    }
+
+    /// Whether the body is a stream (length unknown).
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Self::Stream(_))
     }
 }
 
@@ -103,7 +125,14 @@ impl Response {
         }
         // RFC 9110 8.6: no Content-Length in 1xx, 204 and 304 (a 304 may carry one, but need not).
         if !matches!(self.status, 100..=199 | 204 | 304) {
-            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+            match self.body.len() {
+                Some(n) => {
+                    let _ = write!(out, "Content-Length: {n}\r\n");
+                }
+                // HTTP/1.0 has no chunked coding: the close ends the body (the caller closes).
+                None if http10 => {}
+                None => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            }
         }
         if !keep_alive {
             out.extend_from_slice(b"Connection: close\r\n");
@@ -177,6 +206,20 @@ mod tests {
         assert!(s.contains("Server: zeus\r\n"));
         assert!(s.contains("Content-Length: 2\r\n"));
         assert!(s.ends_with("Connection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_stream_is_chunked_in_1_1_and_unframed_in_1_0() {
+        let r = Response::new(200).body(Body::Stream(Box::new(std::io::empty())));
+        let mut out = Vec::new();
+        r.write_head(&mut out, true, false);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("Transfer-Encoding: chunked\r\n") && !s.contains("Content-Length"));
+        let mut out = Vec::new();
+        r.write_head(&mut out, false, true);
+        let s = String::from_utf8(out).unwrap();
+        assert!(!s.contains("Transfer-Encoding") && !s.contains("Content-Length"));
+        assert!(s.contains("Connection: close"));
     }
 
     #[test]

@@ -318,7 +318,7 @@ fn answer(
         let bytes = if req.method == "HEAD" {
             0
         } else {
-            resp.body.len()
+            resp.body.len().unwrap_or(0) // a stream's size is not known here
         };
         log.log(req, resp.status, bytes);
     }
