@@ -12,7 +12,7 @@ Usage (a benchmark, not a test; needs nginx and wrk, installed if missing and ru
     python3 benches/load/http.py [--duration 10] [--rounds 3] [--connections 64] [--threads 2]
 Loopback only; every wait is bounded; both servers are stopped and the temp dir removed.
 """
-import argparse, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -155,7 +155,7 @@ http {{
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds; "
               "median req/s, median p99, total errors")
         print(f"{'row':34} {'zeus req/s':>11} {'nginx req/s':>12} {'ratio':>6} {'zeus p99':>9} {'nginx p99':>10} {'errors z/n':>11}")
-        med = lambda xs: sorted(xs)[len(xs) // 2]
+        med = statistics.median
         for name, _, _ in rows:
             zr, nr = results[(name, "zeus")], results[(name, "nginx")]
             zrps, nrps = med([r[0] for r in zr]), med([r[0] for r in nr])
