@@ -9,11 +9,16 @@
 //! ```
 //!
 //! - `server`: the per-worker event loop and why it multiplexes connections;
-//! - `conn`: one connection's state machine (ordering, deadlines, output);
+//! - `conn`: one connection's state machine (ordering, deadlines); `output`: its outgoing
+//!   bytes (buffer, then a file by `sendfile(2)` or a streamed body, chunked);
 //! - `request`, `body`, `response`, `error`: the protocol (RFC 9110 / 9112);
 //! - `files`: static files confined to `document_root`; `welcome`: the bundled site;
 //! - `handler`: the `Handler` trait for Rust applications; `status_page`; `access_log`.
+//!
+//! No `unsafe` here (so no `sys` module): nix's safe `openat2`, `sendfile`, `send` and
+//! `setsockopt` cover every system call this crate makes beyond std.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod access_log;
 pub mod body;
