@@ -1,6 +1,7 @@
 //! `zeus-custom`: a zeus binary of a Rust user's own. It keeps every built-in and adds, by
 //! name, what the configuration can then refer to:
 //! - service `uppercase`: like `echo`, but answers each line in upper case;
+//! - service `crashy`: every worker dies at start (shows the growing replacement delay);
 //! - service `leaky`: answers `ok` and keeps `leak_bytes` of memory per task on purpose, to
 //!   show `max_process_memory` recycling its workers;
 //! - discipline `newest_first`: ends the most recently active idle worker first (the opposite
@@ -9,6 +10,7 @@
 //!
 //! The command line, configuration layers and exit codes are zeus's own (`zeus_cli::run`).
 
+mod crashy;
 mod leaky;
 mod newest_first;
 mod uppercase;
@@ -24,6 +26,9 @@ fn main() -> ExitCode {
     let mut zeus = Zeus::new();
     zeus.register_service("uppercase", |s| {
         Ok(Arc::new(uppercase::Uppercase::from_settings(s)?) as Arc<dyn Service>)
+    })
+    .register_service("crashy", |s| {
+        Ok(Arc::new(crashy::Crashy::from_settings(s)?) as Arc<dyn Service>)
     })
     .register_service("leaky", |s| {
         Ok(Arc::new(leaky::Leaky::from_settings(s)?) as Arc<dyn Service>)
