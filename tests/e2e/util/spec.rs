@@ -33,6 +33,15 @@ impl Spec {
         }
     }
 
+    /// A configuration file of the test's own, running `services`.
+    pub fn config(toml: &str, services: &[&str]) -> Self {
+        Self {
+            config: Some(toml.to_string()),
+            services: services.iter().map(|s| s.to_string()).collect(),
+            ..Self::default()
+        }
+    }
+
     /// Adds an environment variable (for `zeus start` and every CLI command).
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
