@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::bail;
 use zeus_core::config::{ConfigOptions, Entry};
 use zeus_core::manager::{request, Request};
-use zeus_core::Zeus;
 
 pub fn run(opts: &ConfigOptions, service: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let run = zeus_core::run_dir(opts);
@@ -26,7 +25,7 @@ pub fn run(opts: &ConfigOptions, service: Option<&str>, json: bool) -> anyhow::R
             )
         }
         None => {
-            let prepared = Zeus::new()
+            let prepared = super::zeus()
                 .prepare(opts)
                 .map_err(zeus_core::CoreError::from)?;
             (

@@ -7,7 +7,7 @@ mod stop;
 
 use std::process::ExitCode;
 
-use zeus_core::CoreError;
+use zeus_core::{CoreError, Zeus};
 
 use crate::cli::{Cli, Command};
 
@@ -15,6 +15,13 @@ use crate::cli::{Cli, Command};
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit code when no instance runs (LSB `status`).
 pub const EXIT_NOT_RUNNING: u8 = 3;
+
+/// The runtime with every service adapter this binary ships.
+pub fn zeus() -> Zeus {
+    let mut zeus = Zeus::new();
+    zeus.register_service("memcache", zeus_memcache::factory);
+    zeus
+}
 
 /// Runs the chosen subcommand.
 pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {

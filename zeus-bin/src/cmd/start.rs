@@ -3,9 +3,8 @@
 use std::process::ExitCode;
 
 use zeus_core::config::ConfigOptions;
-use zeus_core::Zeus;
 
 pub fn run(opts: &ConfigOptions, service: Option<&str>) -> anyhow::Result<ExitCode> {
-    Zeus::new().start(opts, service)?;
+    super::zeus().start(opts, service)?;
     Ok(ExitCode::SUCCESS)
 }
