@@ -206,6 +206,24 @@ impl Drop for Region {
     }
 }
 
+/// Runs `f` in a forked child that then exits without unwinding or unlocking anything, and
+/// waits for it: how tests make a process die while holding a shard lock.
+#[cfg(test)]
+pub fn in_child_that_dies(f: impl FnOnce()) {
+    // SAFETY: the child only runs `f` (lock operations on the shared region, no allocation
+    // needed) and leaves with `_exit`, so no state copied from the other test threads is used.
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            f();
+            // SAFETY: `_exit` ends the child at once; nothing of the parent's state is touched.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            nix::sys::wait::waitpid(child, None).expect("waitpid");
+        }
+    }
+}
+
 fn errno(r: libc::c_int) -> io::Result<()> {
     if r == 0 {
         Ok(())
@@ -235,6 +253,20 @@ mod tests {
     fn out_of_bounds_is_refused() {
         let r = Region::new(4096).unwrap();
         r.write(4094, b"abc");
+    }
+
+    #[test]
+    fn a_dead_owner_is_reported_not_waited_for() {
+        let r = Region::new(4096).unwrap();
+        r.mutex_init(0).unwrap();
+        in_child_that_dies(|| {
+            r.mutex_lock(0).unwrap();
+        });
+        assert_eq!(r.mutex_lock(0).unwrap(), Locked::OwnerDied);
+        r.mutex_consistent(0).unwrap();
+        r.mutex_unlock(0);
+        assert_eq!(r.mutex_lock(0).unwrap(), Locked::Clean);
+        r.mutex_unlock(0);
     }
 
     #[test]

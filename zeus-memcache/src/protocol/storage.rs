@@ -65,7 +65,7 @@ pub fn run(
             return (Step::Done(used), quiet);
         }
     };
-    if cx.store.too_large(h.key.len(), h.vlen) {
+    if cx.store.too_large(h.key.len(), h.flags, h.vlen) {
         out.extend_from_slice(MemcacheError::TooLarge.to_response());
         if h.mode == Mode::Set {
             cx.store.delete(h.key, cx.now);

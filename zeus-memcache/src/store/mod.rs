@@ -192,9 +192,11 @@ impl Store {
         })
     }
 
-    /// Whether memcached would call this item too large (`vlen` includes "\r\n").
-    pub fn too_large(&self, klen: usize, vlen: usize) -> bool {
-        MEMCACHED_ITEM_OVERHEAD + klen + vlen > self.item_size_max
+    /// Whether memcached would call this item too large (`vlen` includes "\r\n"); memcached
+    /// stores non-zero flags in 4 extra bytes, which counts towards its limit.
+    pub fn too_large(&self, klen: usize, flags: u32, vlen: usize) -> bool {
+        let suffix = if flags == 0 { 0 } else { 4 };
+        MEMCACHED_ITEM_OVERHEAD + suffix + klen + vlen > self.item_size_max
     }
 
     /// memcached's `realtime()`: a protocol exptime as an absolute unix time (0 = never).
@@ -326,7 +328,7 @@ impl Store {
                 } else {
                     joined.extend_from_slice(b"\r\n");
                 }
-                if self.too_large(key.len(), joined.len()) {
+                if self.too_large(key.len(), flags, joined.len()) {
                     return Stored::OutOfMemory;
                 }
                 &joined

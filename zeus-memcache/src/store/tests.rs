@@ -127,6 +127,45 @@ fn expiry_rules() {
 fn too_large_matches_memcached_boundary() {
     let st = small(true);
     // memcached -I 1m: item header 48 + cas 8 + key + NUL + value + CRLF must fit 1 MiB.
-    assert!(!st.too_large(1, (1 << 20) - 58));
-    assert!(st.too_large(1, (1 << 20) - 57));
+    assert!(!st.too_large(1, 0, (1 << 20) - 58));
+    assert!(st.too_large(1, 0, (1 << 20) - 57));
+    assert!(!st.too_large(1, 7, (1 << 20) - 62));
+    assert!(st.too_large(1, 7, (1 << 20) - 61));
+}
+
+#[test]
+fn a_worker_dying_with_a_lock_empties_only_its_shard() {
+    let st = Store::new(&StoreConfig {
+        memory_limit: 64 << 20,
+        item_size_max: 1 << 20,
+        evictions: true,
+    })
+    .unwrap();
+    let now = now();
+    for i in 0..2000 {
+        st.store(Mode::Set, format!("k{i}").as_bytes(), 0, 0, b"v\r\n", now);
+    }
+    let victim = st.shard_of(hash(b"k0"));
+    crate::sys::in_child_that_dies(|| std::mem::forget(st.lock(hash(b"k0"))));
+    // The next locker repairs instead of hanging.
+    let mut out = Vec::new();
+    assert!(!st.get(b"k0", now, None, false, &mut out), "shard emptied");
+    assert_eq!(st.stat(Stat::LockRepairs), 1);
+    let mut kept = 0;
+    for i in 0..2000 {
+        let k = format!("k{i}");
+        let mut out = Vec::new();
+        let hit = st.get(k.as_bytes(), now, None, false, &mut out);
+        if st.shard_of(hash(k.as_bytes())) == victim {
+            assert!(!hit);
+        } else {
+            assert!(hit, "other shards keep their items");
+            kept += 1;
+        }
+    }
+    assert!(kept > 1500);
+    assert_eq!(
+        st.store(Mode::Set, b"k0", 0, 0, b"w\r\n", now),
+        Stored::Stored
+    );
 }
