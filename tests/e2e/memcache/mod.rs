@@ -76,7 +76,15 @@ fn every_worker_sees_one_cache() {
         let r = exchange(z.port, b"get shared\r\n", 0);
         assert_eq!(r, b"VALUE shared 7 5\r\nhello\r\nEND\r\n", "connection {i}");
     }
-    assert_eq!(z.workers().len(), 4, "four worker processes");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while z.workers().len() != 4 {
+        assert!(
+            Instant::now() < deadline,
+            "four worker processes: {:?}",
+            z.workers()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -250,4 +258,47 @@ print("ok")
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn libmemcached_tools_work() {
+    if !std::path::Path::new("/usr/bin/memccp").exists() {
+        eprintln!("libmemcached-tools not installed: skipped");
+        return;
+    }
+    let z = Zeus::start(2, "");
+    let servers = format!("--servers=127.0.0.1:{}", z.port);
+    let dir = std::env::temp_dir().join(format!("zeus-mc-tools-{}", z.port));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("payload.txt");
+    let body: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&file, &body).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&["/usr/bin/memccp", &servers, file.to_str().unwrap()]);
+    let got = String::from_utf8(run(&["/usr/bin/memccat", &servers, "payload.txt"])).unwrap();
+    // memccat ends its output with a newline of its own.
+    assert!(
+        got.trim_end() == body.trim_end(),
+        "memccat returned {} bytes, stored {}",
+        got.len(),
+        body.len()
+    );
+    run(&["/usr/bin/memcrm", &servers, "payload.txt"]);
+    let gone = std::process::Command::new("/usr/bin/memccat")
+        .args([&servers, "payload.txt"])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success() || gone.stdout.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -52,7 +52,7 @@ pub fn all() -> Vec<Vec<u8>> {
         "set t 0 0 1\r\nx\r\ntouch t 10\r\ntouch q 10\r\ntouch t x\r\ntouch t\r\n".into(),
         "set t 0 0 1\r\nx\r\ngat 10\r\ngat x t\r\ngat 100 t q\r\ngats 0 t\r\ngat -1 t\r\nget t\r\n".into(),
         // flush, verbosity, version, misc
-        "set a 0 0 1\r\nx\r\nflush_all x\r\nflush_all 0 x\r\nget a\r\nflush_all 0\r\nflush_all 10 noreply\r\n".into(),
+        "set a 0 0 1\r\nx\r\nflush_all x\r\nflush_all 0 x\r\nget a\r\nflush_all 0\r\nflush_all 0 noreply\r\n".into(),
         "flush_all 0\r\nset a 0 0 1\r\nx\r\nget a\r\n".into(),
         "verbosity\r\nverbosity 1\r\nverbosity x\r\nversion\r\nversion x\r\n".into(),
         "shutdown\r\nstats nosuch\r\nstats reset\r\n".into(),
