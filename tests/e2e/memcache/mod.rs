@@ -72,10 +72,31 @@ fn every_worker_sees_one_cache() {
     let z = Zeus::start(4, "");
     let r = exchange(z.port, b"set shared 7 0 5\r\nhello\r\n", 0);
     assert_eq!(r, b"STORED\r\n");
-    for i in 0..40 {
-        let r = exchange(z.port, b"get shared\r\n", 0);
-        assert_eq!(r, b"VALUE shared 7 5\r\nhello\r\nEND\r\n", "connection {i}");
+    // `stats` names the worker process that answers: keep connections open until at least
+    // two different workers have served the value.
+    let mut pids = std::collections::BTreeSet::new();
+    let mut held = Vec::new();
+    for i in 0..200 {
+        let mut s = TcpStream::connect(("127.0.0.1", z.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"get shared\r\nstats\r\n").unwrap();
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 8192];
+        while !reply.ends_with(b"STAT curr_items 1\r\nEND\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "connection {i} closed");
+            reply.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8(reply).unwrap();
+        assert!(text.starts_with("VALUE shared 7 5\r\nhello\r\nEND\r\n"), "{text}");
+        let pid = text.lines().find_map(|l| l.strip_prefix("STAT pid ")).unwrap();
+        pids.insert(pid.to_string());
+        held.push(s);
+        if pids.len() >= 2 {
+            break;
+        }
     }
+    assert!(pids.len() >= 2, "one worker served every connection: {pids:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while z.workers().len() != 4 {
         assert!(
