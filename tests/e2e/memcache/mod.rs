@@ -88,15 +88,24 @@ fn every_worker_sees_one_cache() {
             reply.extend_from_slice(&buf[..n]);
         }
         let text = String::from_utf8(reply).unwrap();
-        assert!(text.starts_with("VALUE shared 7 5\r\nhello\r\nEND\r\n"), "{text}");
-        let pid = text.lines().find_map(|l| l.strip_prefix("STAT pid ")).unwrap();
+        assert!(
+            text.starts_with("VALUE shared 7 5\r\nhello\r\nEND\r\n"),
+            "{text}"
+        );
+        let pid = text
+            .lines()
+            .find_map(|l| l.strip_prefix("STAT pid "))
+            .unwrap();
         pids.insert(pid.to_string());
         held.push(s);
         if pids.len() >= 2 {
             break;
         }
     }
-    assert!(pids.len() >= 2, "one worker served every connection: {pids:?}");
+    assert!(
+        pids.len() >= 2,
+        "one worker served every connection: {pids:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while z.workers().len() != 4 {
         assert!(
