@@ -20,10 +20,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use zeus_core::service::Service;
-use zeus_core::Zeus;
 
 fn main() -> ExitCode {
-    let mut zeus = Zeus::new();
+    let mut zeus = zeus_cli::zeus();
     zeus.register_service("uppercase", |s| {
         Ok(Arc::new(uppercase::Uppercase::from_settings(s)?) as Arc<dyn Service>)
     })

@@ -34,7 +34,17 @@ fn default_start_serves_echo() {
         json!({"start": 8, "max": 32, "min_spare": 3, "max_spare": 8, "max_tasks": 100})
     );
     assert_eq!(s["workers_total"], 8, "{s:#}");
-    assert_eq!(z.status()["services"].as_array().map(Vec::len), Some(1));
+    // The default set: echo and the memcached-compatible cache (moved off 11211 by the spec).
+    let names: Vec<String> = wait_for("both default services in status", SOON, || {
+        let st = z.status();
+        let names: Vec<String> = st["services"]
+            .as_array()?
+            .iter()
+            .map(|s| s["service"].as_str().unwrap_or("").to_string())
+            .collect();
+        (names.len() == 2).then_some(names)
+    });
+    assert_eq!(names, ["echo", "zeus_memcache"]);
     // A banner, one line for the service and one per worker.
     z.wait_log("multitasking runtime and service manager");
     z.wait_log("ServiceStart: echo");

@@ -7,6 +7,7 @@
 mod cli;
 mod config;
 mod lifecycle;
+mod memcache;
 mod mpm;
 mod plugins;
 mod stop;

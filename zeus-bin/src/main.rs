@@ -1,7 +1,7 @@
-//! `zeus`: start, stop, reload, inspect and list services, with the built-in services.
+//! `zeus`: start, stop, reload, inspect and list services, with every built-in service.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    zeus_cli::run(&zeus_core::Zeus::new())
+    zeus_cli::run(&zeus_cli::zeus())
 }

@@ -35,6 +35,8 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(15);
 pub const SOON: Duration = Duration::from_secs(5);
 /// The env variable that moves the default `echo` service to another port.
 pub const ECHO_PORT_ENV: &str = "ZEUS_SERVICES__ECHO__SERVICE_SETTINGS__LISTEN_PORT";
+/// The env variable that moves the default `zeus_memcache` service off port 11211.
+pub const MEMCACHE_PORT_ENV: &str = "ZEUS_SERVICES__ZEUS_MEMCACHE__SERVICE_SETTINGS__LISTEN_PORT";
 
 /// A small pool for scheduler `s`: 2 workers, up to 4, 1..2 spares.
 pub const SMALL_POOL: &str = "start_processes = 2

@@ -1,7 +1,7 @@
 //! `Spec`: how a test wants its instance started (configuration file, environment, flags,
 //! which services), and the TOML of the echo configurations the tests use.
 
-use super::ECHO_PORT_ENV;
+use super::{ECHO_PORT_ENV, MEMCACHE_PORT_ENV};
 
 /// How to start an instance.
 #[derive(Debug, Clone, Default)]
@@ -14,13 +14,15 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The embedded default configuration (service `echo`), moved to `port` by the env layer.
+    /// The embedded default configuration, `echo` moved to `port` by the env layer (and the
+    /// default `zeus_memcache` moved off 11211 to a free port, so instances never collide).
     pub fn default_echo(port: u16) -> Self {
         Self {
             services: vec!["echo".into()],
             ..Self::default()
         }
         .env(ECHO_PORT_ENV, &port.to_string())
+        .env(MEMCACHE_PORT_ENV, &super::free_port().to_string())
     }
 
     /// A configuration file with scheduler `s` (body `scheduler`) and one echo service per
