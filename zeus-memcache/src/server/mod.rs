@@ -133,6 +133,7 @@ impl<'s> Worker<'s> {
                     Some(c) => self.admit(c.stream, c.peer),
                     None => return Ok(()),
                 }
+                self.rotate();
                 continue;
             }
             if ctx.should_stop() {
@@ -154,6 +155,7 @@ impl<'s> Worker<'s> {
                 let token = ev.data() as usize;
                 if token < self.listeners.len() {
                     self.accept_from(token);
+                    self.rotate();
                 } else {
                     self.drive(token - self.listeners.len(), &mut cx, ctx);
                 }
@@ -161,6 +163,19 @@ impl<'s> Worker<'s> {
             if last_sweep.elapsed() >= Duration::from_secs(1) {
                 last_sweep = Instant::now();
                 self.sweep_idle();
+            }
+        }
+    }
+
+    /// Moves this worker to the back of each listener's queue of exclusive waiters. The
+    /// kernel wakes the first waiting epoll on `EPOLLEXCLUSIVE`, so without this the worker
+    /// that took one client would take them all; a client keeps its worker for its whole
+    /// connection, so placement is the load balance. Two syscalls per accept, none per request.
+    fn rotate(&self) {
+        for (i, l) in self.listeners.iter().enumerate() {
+            let ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64);
+            if self.epoll.delete(l.as_fd()).is_ok() {
+                let _ = self.epoll.add(l.as_fd(), ev);
             }
         }
     }
