@@ -191,13 +191,15 @@ pub fn exchange(port: u16, script: &[u8], chunk: usize) -> Vec<u8> {
             return out;
         }
         match s.read(&mut buf) {
+            // EOF or reset: both mean the server closed. Which one a client sees depends on
+            // whether the sentinel arrived before the close, on either server.
             Ok(0) => {
-                out.extend_from_slice(b"<EOF>");
+                out.extend_from_slice(b"<CLOSED>");
                 return out;
             }
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                out.extend_from_slice(b"<RESET>");
+                out.extend_from_slice(b"<CLOSED>");
                 return out;
             }
             Err(e) => panic!(
