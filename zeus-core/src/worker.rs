@@ -3,6 +3,10 @@
 //! A worker moves STARTED → WAITING ⇄ RUNNING → EXITED in its scoreboard slot. It ends when
 //! the scheduler asks it to stop (between tasks, never in the middle of one) or when it has
 //! done `max_process_tasks` tasks, so the scheduler can replace it with a fresh one.
+//!
+//! Through the scheduler channel ([`crate::ipc`]) a worker reports that it started and why it
+//! exits, and (in a worker process) sends its log lines. It reads its mailbox only when its
+//! MPM woke it (a stop request, or the "mail" doorbell), never per task.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,7 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 use crate::event::Event;
+use crate::ipc::{Inbox, Inboxes, ToHub, ToWorker};
 use crate::scoreboard::{Slot, WorkerState};
+use zeus_ipc::Channel as _;
 
 /// How a worker learns that it must stop; each MPM provides one.
 pub trait StopSignal {
@@ -20,6 +26,12 @@ pub trait StopSignal {
     fn fd(&self) -> BorrowedFd<'_>;
     /// Consumes pending notifications; true when a stop was requested.
     fn requested(&mut self) -> bool;
+    /// Whether [`requested`](Self::requested) consumed a "mail" doorbell since the last call
+    /// (the scheduler sent a command to the worker's mailbox); clears it. MPMs without a
+    /// doorbell never ring: their workers read their mailbox when asked to stop.
+    fn take_mail(&mut self) -> bool {
+        false
+    }
 }
 
 /// A connection handed to a service.
@@ -68,6 +80,9 @@ pub struct WorkerCtx<'a> {
     end: EndReason,
     epoll: Option<Epoll>,
     events: Option<&'a crate::plugin::WorkerPlugins>,
+    inbox: Option<Inbox<'a>>,
+    /// Why the scheduler asked this worker to stop, when it said so through the channel.
+    stop_why: Option<String>,
 }
 
 /// Epoll token of the stop signal (listeners use their index).
@@ -101,6 +116,8 @@ impl<'a> WorkerCtx<'a> {
             end: EndReason::None,
             epoll: None,
             events: None,
+            inbox: None,
+            stop_why: None,
         }
     }
 
@@ -140,10 +157,39 @@ impl<'a> WorkerCtx<'a> {
             && rss_bytes() > self.recycle.max_memory
         {
             self.end = EndReason::MemoryLimit;
-        } else if self.stop.requested() {
-            self.end = EndReason::StopRequested;
+        } else {
+            let stop = self.stop.requested();
+            if stop || self.stop.take_mail() {
+                self.read_mail();
+            }
+            if stop {
+                self.end = EndReason::StopRequested;
+            }
         }
         self.end != EndReason::None
+    }
+
+    /// Handles the commands waiting in this worker's mailbox.
+    fn read_mail(&mut self) {
+        let Some(inbox) = self.inbox else {
+            return;
+        };
+        inbox.read(|cmd| match cmd {
+            ToWorker::Stop { why, .. } => {
+                self.stop_why = Some(why.to_owned());
+                self.end = EndReason::StopRequested;
+            }
+            ToWorker::ReopenLogs { .. } => match crate::logging::reopen() {
+                Ok(true) => tracing::info!("log file reopened"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("cannot reopen the log file: {e}"),
+            },
+        });
+    }
+
+    /// Why the scheduler asked this worker to stop, if it said.
+    pub fn stop_reason(&self) -> Option<&str> {
+        self.stop_why.as_deref()
     }
 
     /// Waits (WAITING) for a connection on any listener; `None` means the worker must end.
@@ -235,6 +281,12 @@ impl<'a> WorkerCtx<'a> {
         self
     }
 
+    /// Reads commands from `inbox` when the MPM wakes this worker.
+    pub(crate) fn with_inbox(mut self, inbox: Inbox<'a>) -> Self {
+        self.inbox = Some(inbox);
+        self
+    }
+
     fn emit(&self, e: Event) {
         if let Some(events) = self.events {
             events.emit(e);
@@ -302,6 +354,30 @@ pub(crate) struct WorkerEnv {
     pub max_tasks: u64,
     pub max_memory: u64,
     pub plugins: crate::plugin::WorkerPlugins,
+    /// Every slot's end of the scheduler channel.
+    pub inboxes: std::sync::Arc<Inboxes>,
+    /// The scheduler's pid: a worker in another process routes its log lines to it.
+    pub scheduler_pid: u32,
+}
+
+/// In a worker process, sends this process's log lines to the scheduler through `inbox`'s
+/// channel (set once per process: the first worker of a hybrid process sets it for all).
+fn route_logs(env: &WorkerEnv, slot: usize) {
+    if std::process::id() == env.scheduler_pid {
+        return; // thread MPM: the scheduler process writes its lines itself
+    }
+    let inboxes = env.inboxes.clone();
+    crate::logging::route(move |line| {
+        if line.len() + crate::ipc::LOG_OVERHEAD > crate::ipc::MAX_MESSAGE {
+            return false;
+        }
+        let mut msg = Vec::with_capacity(line.len() + crate::ipc::LOG_OVERHEAD);
+        ToHub::Log(line).encode(&mut msg);
+        inboxes
+            .of(slot)
+            .send(zeus_ipc::Mailbox::HUB, &msg, std::time::Duration::ZERO)
+            .is_ok()
+    });
 }
 
 /// A worker's whole life, in whichever process or thread the MPM gave it.
@@ -312,6 +388,8 @@ pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
     slot.set_ids(pid, tid);
     let span = tracing::info_span!(parent: None, "worker", service = %env.service_name, id = slot.worker_id(), pid);
     let _entered = span.enter();
+    route_logs(env, start.slot);
+    let inbox = Inbox::new(&env.inboxes, start.slot, slot.worker_id());
     tracing::debug!("worker ready");
     // MPMs prepare the process before its first worker; this only answers again.
     if let Err(e) = env.plugins.start_process() {
@@ -329,8 +407,14 @@ pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
         max_memory: env.max_memory,
         unit_tasks: start.unit_tasks,
     };
-    let mut ctx =
-        WorkerCtx::new(slot, &env.listeners, start.stop, recycle).with_events(&env.plugins);
+    inbox.report(&ToHub::Started {
+        worker_id: slot.worker_id(),
+        pid,
+        tid,
+    });
+    let mut ctx = WorkerCtx::new(slot, &env.listeners, start.stop, recycle)
+        .with_events(&env.plugins)
+        .with_inbox(inbox);
     let result = env.service.serve(&mut ctx);
     let (code, why) = match (&result, ctx.end_reason()) {
         (Err(e), _) => {
@@ -342,7 +426,16 @@ pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
         (Ok(()), EndReason::StopRequested) => (0, "stop requested"),
         (Ok(()), EndReason::None) => (0, "service returned"),
     };
-    tracing::debug!(tasks = ctx.tasks_done(), "worker exiting: {why}");
+    let reason = match ctx.stop_reason() {
+        Some(asked) => format!("{why} ({asked})"),
+        None => why.to_owned(),
+    };
+    tracing::debug!(tasks = ctx.tasks_done(), "worker exiting: {reason}");
+    inbox.report(&ToHub::Exiting {
+        worker_id: slot.worker_id(),
+        code,
+        reason: &reason,
+    });
     slot.set_activity(why);
     slot.set_state(WorkerState::Exited);
     env.plugins.emit(Event::WorkerExit {

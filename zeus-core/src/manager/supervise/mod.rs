@@ -140,6 +140,7 @@ impl Supervisor {
                         }
                     }
                     Signal::SIGHUP => {}
+                    Signal::SIGUSR1 => self.reopen_logs(),
                     _ if self.stopping_all => self.fast_stop(),
                     s => {
                         tracing::info!("{}: stopping all services", s.as_str());
@@ -190,6 +191,8 @@ impl Supervisor {
                     scoreboard_path: self.prepared.run_dir.scoreboard(&s.name),
                     manager_pid: manager.as_raw(),
                     catalog: self.catalog.clone(),
+                    instance: self.prepared.run_dir.instance().to_owned(),
+                    run_dir: self.prepared.run_dir.path().to_path_buf(),
                 };
                 std::process::exit(scheduler_child(manager, &to_close, spec))
             }
@@ -255,11 +258,15 @@ impl Supervisor {
                     "the previous scheduler of {} (pid {pid}) has finished: {how}",
                     s.name
                 );
+                let name = s.name.clone();
+                self.purge_channel(&name, pid);
                 continue;
             }
             let Some(i) = self.services.iter().position(|s| s.pid() == Some(pid)) else {
                 continue;
             };
+            let name = self.services[i].name.clone();
+            self.purge_channel(&name, pid);
             if matches!(self.services[i].state, State::Stopping { .. }) {
                 self.mark_stopped(i, how);
             } else {
@@ -270,6 +277,40 @@ impl Supervisor {
                 let _ =
                     std::fs::remove_file(self.prepared.run_dir.scoreboard(&self.services[i].name));
                 self.schedule_restart(i);
+            }
+        }
+    }
+
+    /// Removes what the scheduler `pid` of `service` left of its worker channel (nothing,
+    /// unless it died without closing it).
+    fn purge_channel(&self, service: &str, pid: Pid) {
+        let run = &self.prepared.run_dir;
+        let Ok(name) = crate::ipc::channel_name(run.instance(), service, pid.as_raw() as u32)
+        else {
+            return;
+        };
+        match zeus_ipc::name::purge_channel(&name, run.path()) {
+            Ok(left) if !left.is_empty() => {
+                tracing::info!("removed the channel objects scheduler {pid} left: {left:?}")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot purge channel {name}: {e}"),
+        }
+    }
+
+    /// SIGUSR1: reopens the manager's log file and has every scheduler (and through it every
+    /// worker) reopen theirs.
+    fn reopen_logs(&self) {
+        match crate::logging::reopen() {
+            Ok(true) => tracing::info!("SIGUSR1: log file reopened; telling the schedulers"),
+            Ok(false) => {
+                tracing::info!("SIGUSR1: the log output is not a file; telling the schedulers")
+            }
+            Err(e) => tracing::error!("SIGUSR1: cannot reopen the log file: {e}"),
+        }
+        for s in &self.services {
+            for pid in s.pid().into_iter().chain(s.draining.iter().map(|d| d.pid)) {
+                let _ = kill(pid, Signal::SIGHUP);
             }
         }
     }

@@ -1,0 +1,202 @@
+//! The scheduler-worker channel under each adapter (`fifo`, `sysv`, `mmap`, `socket`) and
+//! each MPM: echo works, `status` shows the adapter, a worker's lines reach the log with its
+//! span (through the scheduler for worker processes), the reports and the stop reason travel
+//! both ways, and the channel's objects (files in `/dev/shm` and the run dir, SysV queues and
+//! semaphores) exist while it runs and are gone after the stop. Plus reopening a rotated log
+//! file (manager SIGUSR1 → schedulers → workers).
+
+use std::fs;
+use std::path::Path;
+
+use nix::sys::signal::Signal;
+
+use crate::util::{free_port, wait_for, Client, Spec, ZeusProcess, SOON};
+
+fn scheduler(mpm: &str, adapter: &str) -> String {
+    format!(
+        "multiprocessing_module = \"{mpm}\"\nthreads_per_process = 2\nstart_processes = 2\n\
+         max_processes = 4\nmin_spare_processes = 1\nmax_spare_processes = 4\n\
+         ipc_adapter = \"{adapter}\"\n"
+    )
+}
+
+/// Names in `dir` that start with `prefix`.
+fn names_in(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Keys (first column) of a `/proc/sysvipc` table.
+fn sysv_keys(table: &str) -> Vec<String> {
+    fs::read_to_string(format!("/proc/sysvipc/{table}"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// The keys a SysV channel's marker names.
+fn marker_keys(marker: &Path) -> Vec<String> {
+    fs::read_to_string(marker)
+        .expect("read the sysv marker")
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(_, k)| k.trim().to_owned()))
+        .collect()
+}
+
+fn echo_over(adapter: &str, mpm: &str) {
+    let port = free_port();
+    let spec = Spec::echo_services(&scheduler(mpm, adapter), &[("echo", port)])
+        .set("logger.reporting_level=debug");
+    let mut z = ZeusProcess::start(&format!("ipc-{adapter}-{mpm}"), spec);
+    Client::connect(port).assert_echo(&format!("over {adapter} under {mpm}"));
+    let s = z.service("echo");
+    assert_eq!(s["ipc_adapter"], adapter, "{s:#}");
+    let sched = s["scheduler_pid"].as_u64().expect("scheduler pid");
+    let w = &s["workers"][0];
+    let (id, pid) = (w["id"].as_u64().unwrap(), w["pid"].as_u64().unwrap());
+
+    // The channel is named after the instance and exists while the scheduler runs.
+    let name = format!("zeus.{}.echo-{sched}.", z.instance());
+    let run_dir = z.run_dir();
+    let objects = [
+        names_in(Path::new("/dev/shm"), &name),
+        names_in(&run_dir, &name),
+    ]
+    .concat();
+    assert!(
+        !objects.is_empty(),
+        "no {name}* object in /dev/shm or the run dir"
+    );
+    let keys = match adapter {
+        "sysv" => {
+            let keys = marker_keys(&Path::new("/dev/shm").join(format!("{name}sysv")));
+            let live = [sysv_keys("msg"), sysv_keys("sem")].concat();
+            assert!(
+                keys.len() == 3 && keys.iter().all(|k| live.contains(k)),
+                "{keys:?}"
+            );
+            keys
+        }
+        _ => Vec::new(),
+    };
+
+    // A worker's own lines, with its span; the scheduler heard its report.
+    let span = format!("worker{{service=echo id={id} pid={pid}}}");
+    wait_for("the worker's ready line", SOON, || {
+        z.log()
+            .lines()
+            .any(|l| l.contains(&span) && l.contains("worker ready"))
+            .then_some(())
+    });
+    z.wait_log(&format!("worker {id} reports it runs (pid {pid}, tid "));
+
+    assert_eq!(z.run(&["stop"]).code, 0);
+    assert!(z.wait_exit(SOON).success());
+    let log = z.log();
+    // The reason went to the worker with the stop, and came back in its exit report.
+    assert!(
+        log.lines().any(|l| l.contains(&span)
+            && l.contains("worker exiting: stop requested (service stopping)")),
+        "no exit line of {span}:\n{log}"
+    );
+    assert!(
+        log.contains("tasks: stop requested (service stopping)"),
+        "no reported reason:\n{log}"
+    );
+    let routed = log
+        .lines()
+        .find_map(|l| {
+            l.split_once("tasks done; ")?
+                .1
+                .strip_suffix(" worker log lines written")
+        })
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no scheduler stop line:\n{log}"));
+    match mpm {
+        // Threads live in the scheduler process, which writes their lines itself.
+        "thread" => assert_eq!(routed, 0, "{log}"),
+        _ => assert!(routed >= 4, "worker lines not routed ({routed}):\n{log}"),
+    }
+    // Nothing left: files (the guard checks /dev/shm too) and SysV objects.
+    let left = [
+        names_in(Path::new("/dev/shm"), &name),
+        names_in(&run_dir, &name),
+    ]
+    .concat();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let live = [sysv_keys("msg"), sysv_keys("sem")].concat();
+    assert!(
+        keys.iter().all(|k| !live.contains(k)),
+        "SysV objects left: {keys:?}"
+    );
+}
+
+macro_rules! ipc_cases {
+    ($($name:ident: $adapter:literal, $mpm:literal;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                echo_over($adapter, $mpm);
+            }
+        )*
+    };
+}
+
+ipc_cases! {
+    fifo_process: "fifo", "process";
+    fifo_thread: "fifo", "thread";
+    fifo_hybrid: "fifo", "hybrid";
+    sysv_process: "sysv", "process";
+    sysv_thread: "sysv", "thread";
+    sysv_hybrid: "sysv", "hybrid";
+    mmap_process: "mmap", "process";
+    mmap_thread: "mmap", "thread";
+    mmap_hybrid: "mmap", "hybrid";
+    socket_process: "socket", "process";
+    socket_thread: "socket", "thread";
+    socket_hybrid: "socket", "hybrid";
+}
+
+#[test]
+fn sigusr1_reopens_a_rotated_log_file_in_manager_scheduler_and_workers() {
+    let port = free_port();
+    let spec = Spec::echo_services(&scheduler("process", "auto"), &[("echo", port)])
+        .set("logger.output=out.log")
+        .set("logger.reporting_level=debug");
+    let z = ZeusProcess::start("ipc-reopen", spec);
+    let out = z.run_dir().with_file_name("out.log");
+    let rotated = out.with_file_name("out.log.1");
+    wait_for("worker lines in the log file", SOON, || {
+        let text = fs::read_to_string(&out).ok()?;
+        (text.matches("worker ready").count() >= 2).then_some(())
+    });
+    fs::rename(&out, &rotated).expect("rotate the log file");
+    z.signal(Signal::SIGUSR1);
+    // The manager, the scheduler and both worker processes reopen and say so in the new
+    // file (the workers through the scheduler, which reopened first).
+    wait_for("reopen lines in the new log file", SOON, || {
+        let text = fs::read_to_string(&out).ok()?;
+        let reopened = |who: &str| {
+            text.lines()
+                .filter(|l| l.contains(who) && l.contains("log file reopened"))
+                .count()
+        };
+        (text.contains("SIGUSR1: log file reopened")
+            && reopened("scheduler{service=echo") == 1
+            && reopened("worker{service=echo") == 2)
+            .then_some(())
+    });
+    Client::connect(port).assert_echo("after rotation");
+    let old = fs::read_to_string(&rotated).expect("read the rotated file");
+    assert!(!old.contains("log file reopened"), "{old}");
+}
