@@ -3,7 +3,7 @@
 //! span (through the scheduler for worker processes), the reports and the stop reason travel
 //! both ways, and the channel's objects (files in `/dev/shm` and the run dir, SysV queues and
 //! semaphores) exist while it runs and are gone after the stop. Plus reopening a rotated log
-//! file (manager SIGUSR1 → schedulers → workers).
+//! file (manager SIGUSR1 or `zeus reopen-logs` → schedulers → workers).
 
 use std::fs;
 use std::path::Path;
@@ -167,36 +167,62 @@ ipc_cases! {
     socket_hybrid: "socket", "hybrid";
 }
 
-#[test]
-fn sigusr1_reopens_a_rotated_log_file_in_manager_scheduler_and_workers() {
-    let port = free_port();
-    let spec = Spec::echo_services(&scheduler("process", "auto"), &[("echo", port)])
-        .set("logger.output=out.log")
-        .set("logger.reporting_level=debug");
-    let z = ZeusProcess::start("ipc-reopen", spec);
-    let out = z.run_dir().with_file_name("out.log");
-    let rotated = out.with_file_name("out.log.1");
-    wait_for("worker lines in the log file", SOON, || {
-        let text = fs::read_to_string(&out).ok()?;
-        (text.matches("worker ready").count() >= 2).then_some(())
-    });
-    fs::rename(&out, &rotated).expect("rotate the log file");
-    z.signal(Signal::SIGUSR1);
-    // The manager, the scheduler and both worker processes reopen and say so in the new
-    // file (the workers through the scheduler, which reopened first).
+/// Renames `out` away and waits until the manager (`who` names the trigger), the scheduler
+/// and both worker processes have said in a new `out` that they reopened it.
+fn rotate(out: &Path, n: u32, trigger: impl FnOnce(), who: &str) {
+    let rotated = out.with_extension(format!("log.{n}"));
+    fs::rename(out, &rotated).expect("rotate the log file");
+    trigger();
+    // The workers' lines go through the scheduler, which reopened first.
     wait_for("reopen lines in the new log file", SOON, || {
-        let text = fs::read_to_string(&out).ok()?;
-        let reopened = |who: &str| {
+        let text = fs::read_to_string(out).ok()?;
+        let reopened = |span: &str| {
             text.lines()
-                .filter(|l| l.contains(who) && l.contains("log file reopened"))
+                .filter(|l| l.contains(span) && l.contains("log file reopened"))
                 .count()
         };
-        (text.contains("SIGUSR1: log file reopened")
+        (text.contains(&format!("{who}: log file reopened"))
             && reopened("scheduler{service=echo") == 1
             && reopened("worker{service=echo") == 2)
             .then_some(())
     });
-    Client::connect(port).assert_echo("after rotation");
     let old = fs::read_to_string(&rotated).expect("read the rotated file");
-    assert!(!old.contains("log file reopened"), "{old}");
+    assert!(!old.contains(&format!("{who}: ")), "{old}");
+}
+
+/// Two rotations, one signalled (SIGUSR1) and one asked (`zeus reopen-logs`); under `hybrid`
+/// the worker process relays the doorbell to its threads.
+fn log_file_is_reopened_everywhere(mpm: &str) {
+    let port = free_port();
+    let spec = Spec::echo_services(&scheduler(mpm, "auto"), &[("echo", port)])
+        .set("logger.output=out.log")
+        .set("logger.reporting_level=debug");
+    let z = ZeusProcess::start(&format!("ipc-reopen-{mpm}"), spec);
+    let out = z.run_dir().with_file_name("out.log");
+    wait_for("worker lines in the log file", SOON, || {
+        let text = fs::read_to_string(&out).ok()?;
+        (text.matches("worker ready").count() >= 2).then_some(())
+    });
+    rotate(&out, 1, || z.signal(Signal::SIGUSR1), "SIGUSR1");
+    Client::connect(port).assert_echo("after the first rotation");
+    let cli = || {
+        let r = z.run(&["reopen-logs"]);
+        assert_eq!(r.code, 0, "{r}");
+        assert!(
+            r.stdout.contains("log file reopened; 1 schedulers told"),
+            "{r}"
+        );
+    };
+    rotate(&out, 2, cli, "reopen-logs");
+    Client::connect(port).assert_echo("after the second rotation");
+}
+
+#[test]
+fn log_file_is_reopened_everywhere_under_process() {
+    log_file_is_reopened_everywhere("process");
+}
+
+#[test]
+fn log_file_is_reopened_everywhere_under_hybrid() {
+    log_file_is_reopened_everywhere("hybrid");
 }

@@ -231,6 +231,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_full_mailbox_never_makes_a_worker_wait() {
+        let dir = std::env::temp_dir().join(format!("zeus-core-ipc-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = channel_name(&format!("f{}", std::process::id()), "unit", 1).unwrap();
+        let (mut hub, inboxes) = Hub::create(IpcAdapter::Mmap, name, &dir, 1).unwrap();
+        let inbox = Inbox::new(&inboxes, 0, 1);
+        let line = [b'x'; 1000];
+        let t0 = std::time::Instant::now();
+        let sent = (0..1000)
+            .take_while(|_| inbox.report(&ToHub::Log(&line)))
+            .count();
+        assert!(sent < 1000, "the mailbox is bounded");
+        assert!(t0.elapsed() < Duration::from_secs(1), "no send waited");
+        assert_eq!(hub.drain(|_| {}), sent.min(DRAIN_BUDGET));
+        assert!(inbox.report(&ToHub::Log(&line)), "room again once drained");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn names_are_sanitised_and_unique_per_scheduler() {
         let n = channel_name("0badcafe", "web.api", 42).unwrap();
         assert_eq!(n.to_string(), "zeus.0badcafe.web_api-42");

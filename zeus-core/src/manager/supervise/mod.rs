@@ -140,7 +140,9 @@ impl Supervisor {
                         }
                     }
                     Signal::SIGHUP => {}
-                    Signal::SIGUSR1 => self.reopen_logs(),
+                    Signal::SIGUSR1 => {
+                        let _ = self.reopen_logs("SIGUSR1");
+                    }
                     _ if self.stopping_all => self.fast_stop(),
                     s => {
                         tracing::info!("{}: stopping all services", s.as_str());
@@ -298,21 +300,26 @@ impl Supervisor {
         }
     }
 
-    /// SIGUSR1: reopens the manager's log file and has every scheduler (and through it every
-    /// worker) reopen theirs.
-    fn reopen_logs(&self) {
-        match crate::logging::reopen() {
-            Ok(true) => tracing::info!("SIGUSR1: log file reopened; telling the schedulers"),
-            Ok(false) => {
-                tracing::info!("SIGUSR1: the log output is not a file; telling the schedulers")
+    /// SIGUSR1 or `zeus reopen-logs`: reopens the manager's log file and has every scheduler
+    /// (SIGHUP), and through it every worker process, reopen theirs; returns what it did.
+    fn reopen_logs(&self, why: &str) -> Result<String, String> {
+        let mine = match crate::logging::reopen() {
+            Ok(true) => "log file reopened",
+            Ok(false) => "the log output is not a file",
+            Err(e) => {
+                tracing::error!("{why}: cannot reopen the log file: {e}");
+                return Err(format!("cannot reopen the log file: {e}"));
             }
-            Err(e) => tracing::error!("SIGUSR1: cannot reopen the log file: {e}"),
-        }
+        };
+        let mut told = 0;
         for s in &self.services {
             for pid in s.pid().into_iter().chain(s.draining.iter().map(|d| d.pid)) {
-                let _ = kill(pid, Signal::SIGHUP);
+                told += usize::from(kill(pid, Signal::SIGHUP).is_ok());
             }
         }
+        let msg = format!("{mine}; {told} schedulers told to reopen theirs");
+        tracing::info!("{why}: {msg}");
+        Ok(msg)
     }
 
     fn mark_stopped(&mut self, i: usize, how: String) {
@@ -441,6 +448,13 @@ impl Supervisor {
                     let mut r = Response::ok("effective configuration");
                     r.entries = self.prepared.entries(service.as_deref());
                     control::write_response(&conn, &r);
+                }
+                Request::ReopenLogs => {
+                    let resp = match self.reopen_logs("reopen-logs") {
+                        Ok(msg) => Response::ok(msg),
+                        Err(e) => Response::err(e),
+                    };
+                    control::write_response(&conn, &resp);
                 }
                 Request::Reload { service } => {
                     let resp = match self.reload(service.as_deref()) {
