@@ -177,3 +177,19 @@ fn open_path(path: &PathBuf) -> Result<File, CoreError> {
         .open(path)
         .map_err(CoreError::path(path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_routed_line_the_channel_refuses_is_written_directly_and_counted() {
+        route(|line| line.starts_with(b"sent"));
+        let before = direct_lines();
+        Lines.write_all(b"sent through the channel\n").unwrap();
+        assert_eq!(direct_lines(), before);
+        Lines.write_all(b"refused: written to stdout\n").unwrap();
+        assert_eq!(direct_lines(), before + 1);
+        assert!(!reopen().unwrap(), "stdout has nothing to reopen");
+    }
+}

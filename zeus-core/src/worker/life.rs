@@ -96,6 +96,13 @@ pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
         None => why.to_owned(),
     };
     tracing::debug!(tasks = ctx.tasks_done(), "worker exiting: {reason}");
+    let direct = crate::logging::direct_lines();
+    if direct > 0 {
+        // Process-wide (a hybrid process's threads share it); worth knowing when tuning.
+        tracing::info!(
+            "{direct} log lines of this process did not fit the channel and were written directly"
+        );
+    }
     inbox.report(&ToHub::Exiting {
         worker_id: slot.worker_id(),
         code,
