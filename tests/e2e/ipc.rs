@@ -113,15 +113,7 @@ fn echo_over(adapter: &str, mpm: &str) {
         log.contains("tasks: stop requested (service stopping)"),
         "no reported reason:\n{log}"
     );
-    let routed = log
-        .lines()
-        .find_map(|l| {
-            l.split_once("tasks done; ")?
-                .1
-                .strip_suffix(" worker log lines written")
-        })
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no scheduler stop line:\n{log}"));
+    let routed = routed_lines(&log);
     match mpm {
         // Threads live in the scheduler process, which writes their lines itself.
         "thread" => assert_eq!(routed, 0, "{log}"),
@@ -139,6 +131,55 @@ fn echo_over(adapter: &str, mpm: &str) {
         keys.iter().all(|k| !live.contains(k)),
         "SysV objects left: {keys:?}"
     );
+}
+
+/// How many worker lines the scheduler wrote, from its stop line.
+fn routed_lines(log: &str) -> u64 {
+    log.lines()
+        .find_map(|l| {
+            l.split_once("tasks done; ")?
+                .1
+                .strip_suffix(" worker log lines written")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no scheduler stop line:\n{log}"))
+}
+
+/// Workers that drop privileges still use the fifo and socket channels: their way to the
+/// scheduler was opened before the fork (SysV checks permissions at every call: see README).
+fn dropped_privileges_keep_the_channel(adapter: &str) {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: drop_privileges needs root");
+        return;
+    }
+    let port = free_port();
+    let body = format!(
+        "{}plugins = [{{ name = \"drop_privileges\", user = \"nobody\", group = \"nogroup\" }}]\n",
+        scheduler("process", adapter)
+    );
+    let spec = Spec::echo_services(&body, &[("echo", port)]).set("logger.reporting_level=debug");
+    let mut z = ZeusProcess::start(&format!("ipc-drop-{adapter}"), spec);
+    Client::connect(port).assert_echo("as nobody");
+    z.wait_log("privileges dropped: running as user nobody");
+    assert_eq!(z.run(&["stop"]).code, 0);
+    assert!(z.wait_exit(SOON).success());
+    let log = z.log();
+    assert!(routed_lines(&log) >= 4, "{log}");
+    assert!(!log.contains("written directly"), "{log}");
+    assert!(
+        log.contains("tasks: stop requested (service stopping)"),
+        "{log}"
+    );
+}
+
+#[test]
+fn dropped_privileges_keep_the_fifo_channel() {
+    dropped_privileges_keep_the_channel("fifo");
+}
+
+#[test]
+fn dropped_privileges_keep_the_socket_channel() {
+    dropped_privileges_keep_the_channel("socket");
 }
 
 macro_rules! ipc_cases {

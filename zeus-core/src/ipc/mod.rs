@@ -92,6 +92,15 @@ impl Hub {
         let inboxes = (1..=slots as u32)
             .map(|m| chan.endpoint(Mailbox::new(m)))
             .collect::<Result<Vec<_>, _>>()?;
+        // One empty message from each endpoint, received at once: the fifo and socket
+        // adapters open (and permission-check) an endpoint's way to the hub on first use, and
+        // a worker that drops privileges (plugin `drop_privileges`) could not do it later.
+        let mut buf = [0u8; 1];
+        for inbox in &inboxes {
+            if inbox.try_send(Mailbox::HUB, &[]).is_ok() {
+                let _ = chan.try_recv(&mut buf);
+            }
+        }
         let hub = Self {
             adapter: chan.adapter(),
             chan: Some(chan),
@@ -137,6 +146,7 @@ impl Hub {
         };
         for n in 0..DRAIN_BUDGET {
             match chan.try_recv(&mut self.buf) {
+                Ok(0) => {} // a left-over of the warm-up in `create`
                 Ok(len) => match ToHub::decode(&self.buf[..len]) {
                     Ok(msg) => f(msg),
                     Err(e) => tracing::warn!("scheduler channel: {e}; dropped"),

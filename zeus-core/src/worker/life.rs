@@ -100,7 +100,7 @@ pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
     if direct > 0 {
         // Process-wide (a hybrid process's threads share it); worth knowing when tuning.
         tracing::info!(
-            "{direct} log lines of this process did not fit the channel and were written directly"
+            "{direct} log lines of this process could not go through the channel (full, closed, refused, or too long) and were written directly"
         );
     }
     inbox.report(&ToHub::Exiting {
