@@ -16,8 +16,10 @@
 //!
 //! Invariants: the process that created a channel removes all of its objects when its owning
 //! handle is dropped (handles inherited by a forked child, and endpoints, remove nothing);
-//! [`purge`] removes what a crashed instance left. Purging a *live* instance breaks it:
-//! callers check that the instance is dead first (zeus-core's pid file does).
+//! [`purge`] removes what a crashed instance left, [`purge_channel`] what one channel's
+//! crashed creator left. Purging a *live* instance or channel breaks it: callers check that
+//! its creator is dead first (zeus-core's pid file does; its manager purges a scheduler's
+//! channel after reaping it).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -16,7 +16,12 @@
 //! - nobody ever waits on the channel: every send is a try-send, a full mailbox is reported
 //!   to the caller, which has a path that does not need the channel (a signal, a direct write);
 //! - a slot's mailbox may hold mail for the slot's previous worker, so commands carry the
-//!   worker id and a worker drops mail that is not its own.
+//!   worker id and a worker drops mail that is not its own;
+//! - every endpoint's way to the hub is opened before any fork (the fifo and socket adapters
+//!   open it lazily, and check permissions then), so workers that drop privileges
+//!   (`drop_privileges`) keep using the `mmap`, `fifo` and `socket` channels. `sysv` cannot:
+//!   the kernel checks a queue's permissions (0600, the scheduler's user) at every call, so
+//!   such workers fall back (direct log writes, stop by signal); the scheduler warns.
 
 mod message;
 

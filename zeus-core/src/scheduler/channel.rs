@@ -32,7 +32,19 @@ pub(super) fn create(
         .parse()
         .map_err(|e: zeus_ipc::UnknownAdapter| CoreError::Control(e.to_string()))?;
     let name = channel_name(instance, service, std::process::id())?;
-    Hub::create(adapter, name, run_dir, cfg.max_processes as usize)
+    let created = Hub::create(adapter, name, run_dir, cfg.max_processes as usize)?;
+    let drops = cfg
+        .plugins
+        .iter()
+        .any(|p| p.name() == Some("drop_privileges"));
+    if drops && created.0.adapter() == IpcAdapter::Sysv && cfg.multiprocessing_module != "thread" {
+        tracing::warn!(
+            "ipc_adapter sysv with drop_privileges: the kernel checks the queues' permissions \
+             at every call, so workers that dropped privileges cannot use the channel (their \
+             lines are written directly, stop goes by signal only); prefer mmap, fifo or socket"
+        );
+    }
+    Ok(created)
 }
 
 impl Scheduler {
