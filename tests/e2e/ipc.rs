@@ -267,3 +267,29 @@ fn log_file_is_reopened_everywhere_under_process() {
 fn log_file_is_reopened_everywhere_under_hybrid() {
     log_file_is_reopened_everywhere("hybrid");
 }
+
+#[test]
+fn the_next_start_purges_the_channel_of_a_crashed_instance() {
+    let port = free_port();
+    let spec = Spec::echo_services(&scheduler("process", "sysv"), &[("echo", port)]);
+    let mut z = ZeusProcess::start("ipc-crash", spec);
+    let sched = z.service("echo")["scheduler_pid"].as_i64().expect("pid") as i32;
+    let name = format!("zeus.{}.echo-{sched}.", z.instance());
+    let marker = Path::new("/dev/shm").join(format!("{name}sysv"));
+    let keys = marker_keys(&marker);
+    // Manager and scheduler die at once: nobody is left to clean up.
+    z.signal(Signal::SIGSTOP);
+    let sched_pid = nix::unistd::Pid::from_raw(sched);
+    nix::sys::signal::kill(sched_pid, Signal::SIGKILL).expect("kill -9 the scheduler");
+    z.kill_manager();
+    assert!(marker.exists(), "the crash left the marker");
+    let live = sysv_keys("msg");
+    assert!(keys[..2].iter().all(|k| live.contains(k)), "{keys:?}");
+    // The next start on the same run dir removes them before anything else.
+    z.launch();
+    z.wait_log("removed stale channel objects");
+    assert!(!marker.exists());
+    let live = [sysv_keys("msg"), sysv_keys("sem")].concat();
+    assert!(keys.iter().all(|k| !live.contains(k)), "{keys:?}");
+    Client::connect(port).assert_echo("after the crash");
+}
