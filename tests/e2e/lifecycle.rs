@@ -183,7 +183,7 @@ fn a_killed_manager_leaves_no_process_or_scoreboard_behind() {
     busy.assert_echo("busy during the kill");
     let procs = z.processes("echo");
     assert_eq!(procs.len(), 3, "scheduler + 2 workers: {procs:?}");
-    assert_eq!(z.shm_objects().len(), 1);
+    assert_eq!(z.scoreboards().len(), 1);
 
     z.kill_manager();
     let limit = Duration::from_secs(2);
@@ -223,8 +223,20 @@ fn a_killed_scheduler_is_restarted_with_fresh_workers() {
         (s["scheduler_pid"] != old[0].pid && count(s, "WAITING") == 2).then(|| s.clone())
     });
     assert_eq!(s["workers_spawned"], 2, "a fresh scoreboard: {s:#}");
-    assert_eq!(z.shm_objects().len(), 1);
+    assert_eq!(z.scoreboards().len(), 1);
+    // The manager removed the dead scheduler's channel; the new one has its own.
+    assert_eq!(
+        z.shm_objects(),
+        [
+            format!("zeus.{}.echo-{}.mmap", z.instance(), s["scheduler_pid"]),
+            format!("zeus.{}.echo.scoreboard", z.instance())
+        ]
+    );
     z.wait_log(&format!("the scheduler of echo (pid {}) died", old[0].pid));
+    z.wait_log(&format!(
+        "removed the channel objects scheduler {} left",
+        old[0].pid
+    ));
     Client::connect(port).assert_echo("served again");
 }
 

@@ -6,6 +6,7 @@
 
 mod cli;
 mod config;
+mod ipc;
 mod lifecycle;
 mod memcache;
 mod mpm;
