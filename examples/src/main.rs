@@ -1,16 +1,18 @@
 //! `zeus-custom`: a zeus binary of a Rust user's own. It keeps every built-in and adds, by
 //! name, what the configuration can then refer to:
 //! - service `uppercase`: like `echo`, but answers each line in upper case;
+//! - service `crashy`: every worker dies at start (shows the growing replacement delay);
 //! - service `leaky`: answers `ok` and keeps `leak_bytes` of memory per task on purpose, to
 //!   show `max_process_memory` recycling its workers;
 //! - discipline `newest_first`: ends the most recently active idle worker first (the opposite
 //!   of `lru`);
 //! - plugin `worker_cap` (option `max_workers`): vetoes worker creation beyond a cap;
-//! - the `http` service adapter of zeus-http with handler `json_api` (a small JSON API),
-//!   mountable with `mounts = { "/api" = "json_api" }`, and zeus-http's default services.
+//! - handler `json_api` (a small JSON API) for zeus-http's `http` adapter, mountable with
+//!   `mounts = { "/api" = "json_api" }`.
 //!
 //! The command line, configuration layers and exit codes are zeus's own (`zeus_cli::run`).
 
+mod crashy;
 mod json_api;
 mod leaky;
 mod newest_first;
@@ -21,19 +23,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use zeus_core::service::Service;
-use zeus_core::Zeus;
 
 fn main() -> ExitCode {
-    let mut zeus = Zeus::new();
+    let mut zeus = zeus_cli::zeus();
     zeus.register_service("uppercase", |s| {
         Ok(Arc::new(uppercase::Uppercase::from_settings(s)?) as Arc<dyn Service>)
+    })
+    .register_service("crashy", |s| {
+        Ok(Arc::new(crashy::Crashy::from_settings(s)?) as Arc<dyn Service>)
     })
     .register_service("leaky", |s| {
         Ok(Arc::new(leaky::Leaky::from_settings(s)?) as Arc<dyn Service>)
     })
     .register_discipline("newest_first", || Box::new(newest_first::NewestFirst))
-    .register_plugin("worker_cap", worker_cap::WorkerCap::from_options)
-    .add_default_services(zeus_http::DEFAULT_SERVICES);
+    .register_plugin("worker_cap", worker_cap::WorkerCap::from_options);
+    // `zeus_cli::zeus()` has `http` without handlers; this replaces it with one that has ours.
     zeus_http::Http::new()
         .handler("json_api", Arc::new(json_api::JsonApi))
         .register(&mut zeus);

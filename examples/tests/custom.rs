@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zeus-custom");
@@ -28,11 +28,12 @@ impl Instance {
             dir.display()
         );
         std::fs::write(&config, text).unwrap();
+        let log = std::fs::File::create(dir.join("zeus.log")).unwrap();
         let child = Command::new(BIN)
             .args(["-c", config.to_str().unwrap(), "start"])
             .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .unwrap();
         Self { dir, config, child }
@@ -174,6 +175,42 @@ fn a_custom_plugin_vetoes_workers_beyond_its_cap() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("schedulers.s.plugins.0.max_workers"));
+}
+
+#[test]
+fn workers_that_crash_at_start_are_replaced_with_a_growing_delay() {
+    let port = free_port();
+    let z = Instance::start(
+        "crashy",
+        &format!(
+            "{}[services.c]\nscheduler_name = \"s\"\nservice_adapter = \"crashy\"\n[services.c.service_settings]\nlisten_port = {port}\n",
+            pool("process", "")
+        ),
+    );
+    // Delays of 100, 200, 400, 800 ms ... after the first crash: within about 2 s there are
+    // only a handful of attempts, not a fork storm.
+    let first = z.wait_status("c", |s| s["workers_spawned"].as_u64() >= Some(3));
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let later = z.wait_status("c", |_| true);
+    let attempts =
+        later["workers_spawned"].as_u64().unwrap() - first["workers_spawned"].as_u64().unwrap();
+    assert!(
+        attempts <= 4,
+        "{attempts} workers started in {:?} while every one crashes at start",
+        t0.elapsed()
+    );
+    let log = std::fs::read_to_string(z.dir.join("zeus.log")).unwrap_or_default();
+    for delay in [
+        "(1 in a row): next one in 100ms",
+        "(2 in a row): next one in 200ms",
+        "(3 in a row): next one in 400ms",
+    ] {
+        assert!(
+            log.contains(delay),
+            "the delay grows: {delay} missing in\n{log}"
+        );
+    }
 }
 
 #[test]

@@ -116,7 +116,7 @@ fn status_text_shows_limits_counts_and_worker_rows() {
             z.manager_pid(),
             z.run_dir().display()
         ),
-        format!("echo: mpm process, discipline lru, scheduler pid {sched}, up "),
+        format!("echo: mpm process, discipline lru, ipc mmap, scheduler pid {sched}, up "),
         "limits:  start 3, max 6, spare 1..4, tasks per worker 50".to_string(),
         "workers: 3 (STARTED 0, WAITING 3, RUNNING 0, TERMINATED 0, EXITED 0)".to_string(),
         "tasks:   0 done, 0.00/s, 3 workers started".to_string(),

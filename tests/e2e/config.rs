@@ -313,7 +313,7 @@ fn values_not_available_yet_are_refused_not_ignored() {
         ("scheduler_discipline=mru", "scheduler_discipline"),
         ("threads_per_process=0", "threads_per_process"),
         ("shutdown_timeout=0", "shutdown_timeout"),
-        ("ipc_adapter=sysv", "ipc_adapter"),
+        ("ipc_adapter=shm", "ipc_adapter"),
         ("max_processes=0", "max_processes"),
         ("max_spare_processes=40", "max_spare_processes"),
     ];

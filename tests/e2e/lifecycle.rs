@@ -34,8 +34,18 @@ fn default_start_serves_echo() {
         json!({"start": 8, "max": 32, "min_spare": 3, "max_spare": 8, "max_tasks": 100})
     );
     assert_eq!(s["workers_total"], 8, "{s:#}");
-    // echo and zeus_httpd (zeus-http's part of the embedded defaults).
-    assert_eq!(z.status()["services"].as_array().map(Vec::len), Some(2));
+    // The default set: echo, the memcached-compatible cache and the HTTP service (moved off
+    // 11211 and 7070 by the spec).
+    let names: Vec<String> = wait_for("the three default services in status", SOON, || {
+        let st = z.status();
+        let names: Vec<String> = st["services"]
+            .as_array()?
+            .iter()
+            .map(|s| s["service"].as_str().unwrap_or("").to_string())
+            .collect();
+        (names.len() == 3).then_some(names)
+    });
+    assert_eq!(names, ["echo", "zeus_httpd", "zeus_memcache"]);
     // A banner, one line for the service and one per worker.
     z.wait_log("multitasking runtime and service manager");
     z.wait_log("ServiceStart: echo");
@@ -174,7 +184,7 @@ fn a_killed_manager_leaves_no_process_or_scoreboard_behind() {
     busy.assert_echo("busy during the kill");
     let procs = z.processes("echo");
     assert_eq!(procs.len(), 3, "scheduler + 2 workers: {procs:?}");
-    assert_eq!(z.shm_objects().len(), 1);
+    assert_eq!(z.scoreboards().len(), 1);
 
     z.kill_manager();
     let limit = Duration::from_secs(2);
@@ -214,8 +224,20 @@ fn a_killed_scheduler_is_restarted_with_fresh_workers() {
         (s["scheduler_pid"] != old[0].pid && count(s, "WAITING") == 2).then(|| s.clone())
     });
     assert_eq!(s["workers_spawned"], 2, "a fresh scoreboard: {s:#}");
-    assert_eq!(z.shm_objects().len(), 1);
+    assert_eq!(z.scoreboards().len(), 1);
+    // The manager removed the dead scheduler's channel; the new one has its own.
+    assert_eq!(
+        z.shm_objects(),
+        [
+            format!("zeus.{}.echo-{}.mmap", z.instance(), s["scheduler_pid"]),
+            format!("zeus.{}.echo.scoreboard", z.instance())
+        ]
+    );
     z.wait_log(&format!("the scheduler of echo (pid {}) died", old[0].pid));
+    z.wait_log(&format!(
+        "removed the channel objects scheduler {} left",
+        old[0].pid
+    ));
     Client::connect(port).assert_echo("served again");
 }
 

@@ -7,7 +7,9 @@
 mod cli;
 mod config;
 mod http;
+mod ipc;
 mod lifecycle;
+mod memcache;
 mod mpm;
 mod plugins;
 mod stop;

@@ -22,7 +22,7 @@ fn stop_service_stops_only_that_service() {
     let beta = z.processes("beta");
     let mut held = Client::connect(pb);
     held.assert_echo("beta before");
-    assert_eq!(z.shm_objects().len(), 2);
+    assert_eq!(z.scoreboards().len(), 2);
 
     let out = z.run(&["stop", "alpha"]);
     assert_eq!(out.code, 0, "{out}");
@@ -47,7 +47,10 @@ fn stop_service_stops_only_that_service() {
     assert_eq!(z.run(&["status", "alpha"]).code, 3);
     let shm = z.shm_objects();
     assert!(
-        shm.len() == 1 && shm[0].ends_with(".beta.scoreboard"),
+        shm.len() == 2
+            && shm[0].starts_with(&format!("zeus.{}.beta-", z.instance()))
+            && shm[0].ends_with(".mmap")
+            && shm[1].ends_with(".beta.scoreboard"),
         "{shm:?}"
     );
     assert!(port_refuses(pa), "alpha's port is closed");
@@ -68,7 +71,15 @@ fn a_clean_stop_leaves_no_shm_object_or_socket() {
     );
     let run = z.run_dir();
     let shm = z.shm_objects();
-    assert_eq!(shm, [format!("zeus.{}.echo.scoreboard", z.instance())]);
+    let sched = z.service("echo")["scheduler_pid"].clone();
+    // The scoreboard and the scheduler channel (`auto` is `mmap` here: one segment).
+    assert_eq!(
+        shm,
+        [
+            format!("zeus.{}.echo-{sched}.mmap", z.instance()),
+            format!("zeus.{}.echo.scoreboard", z.instance())
+        ]
+    );
     assert!(run.join("zeus.sock").exists());
     let pid_file = std::fs::read_to_string(run.join("zeus.pid")).expect("pid file");
     assert_eq!(pid_file.trim(), z.manager_pid().to_string());

@@ -58,6 +58,9 @@ pub enum Command {
         /// Reload only this service.
         service: Option<String>,
     },
+    /// Reopen the log files after rotation: the manager's, the schedulers' and their
+    /// workers'. Same as SIGUSR1 to `zeus start`.
+    ReopenLogs,
     /// Show the running services and their workers.
     Status {
         /// Show this service with one row per worker.

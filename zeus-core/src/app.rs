@@ -216,7 +216,10 @@ fn registries(catalog: &Catalog) -> Registries {
         services: catalog.services.names(),
         mpms: catalog.mpms.names(),
         disciplines: catalog.disciplines.names(),
-        ipc_adapters: vec!["auto".into()],
+        ipc_adapters: std::iter::once(zeus_ipc::IpcAdapter::Auto)
+            .chain(zeus_ipc::IpcAdapter::AUTO_ORDER)
+            .map(|a| a.as_str().to_owned())
+            .collect(),
         loggers: vec!["default".into()],
         plugins: catalog.plugins.names(),
     }

@@ -45,6 +45,15 @@ pub enum CoreError {
     /// The running instance answered with an error, or not as expected.
     #[error("{0}")]
     Control(String),
+    /// The scheduler-worker channel could not be created.
+    #[error("scheduler channel: {0}")]
+    IpcCreate(#[from] zeus_ipc::CreateError),
+    /// A worker's end of the scheduler channel could not be made.
+    #[error("scheduler channel: {0}")]
+    IpcOpen(#[from] zeus_ipc::OpenError),
+    /// The scheduler channel's name is not valid.
+    #[error("scheduler channel name: {0}")]
+    IpcName(#[from] zeus_ipc::NameError),
     /// Configuration refused.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigErrors),

@@ -5,9 +5,9 @@
 //!                   │ fork, one per service (own process group, dies with the manager)
 //!                   ▼
 //!                 scheduler (owns the service's scoreboard in /dev/shm; plans the pool)
-//!                   │ MPM: `process` forks one worker per slot
-//!                   ▼
-//!                 worker ── Service::serve(WorkerCtx) ── accept → task → accept …
+//!                   │ MPM: `process` forks one worker per slot      ▲ channel (`ipc_adapter`):
+//!                   ▼                                              │ reports, log lines ↑
+//!                 worker ── Service::serve(WorkerCtx) ── accept → task → accept …  commands ↓
 //!
 //!  zeus status ──> reads the scoreboards directly (works while the manager is busy)
 //!  zeus stop / list ──> control socket (JSON lines) in the run dir
@@ -24,6 +24,7 @@ pub mod config;
 pub mod discipline;
 pub mod error;
 pub mod event;
+pub mod ipc;
 pub mod logging;
 pub mod manager;
 pub mod mpm;

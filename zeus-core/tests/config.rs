@@ -56,11 +56,19 @@ fn only(errs: Vec<ConfigError>) -> ConfigError {
 
 #[test]
 fn embedded_default_runs_echo() {
-    let p = Zeus::new()
+    // The default set also names zeus-memcache's `memcache` adapter, which the zeus binary
+    // registers; an echo stand-in accepts its two listen settings here.
+    let mut z = Zeus::new();
+    z.register_service("memcache", |s| {
+        Ok(std::sync::Arc::new(zeus_core::service::EchoService::from_settings(s)?) as _)
+    });
+    let p = z
         .prepare(&ConfigOptions::default())
         .expect("embedded default is valid");
-    assert_eq!(p.services.len(), 1);
+    assert_eq!(p.services.len(), 2);
     assert_eq!(p.services[0].name, "echo");
+    assert_eq!(p.services[1].name, "zeus_memcache");
+    assert_eq!(p.services[1].scheduler.max_process_tasks, 0);
     assert_eq!(p.services[0].scheduler.start_processes, 8);
     let port = p
         .entries(Some("echo"))

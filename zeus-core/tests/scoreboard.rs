@@ -12,6 +12,7 @@ fn a_second_mapping_sees_the_writers_updates_and_the_segment_goes_on_drop() {
         service: "svc".into(),
         mpm: "process".into(),
         discipline: "lru".into(),
+        ipc: "mmap".into(),
         limits: Limits {
             start: 1,
             max: 2,

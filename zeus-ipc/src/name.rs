@@ -16,8 +16,10 @@
 //!
 //! Invariants: the process that created a channel removes all of its objects when its owning
 //! handle is dropped (handles inherited by a forked child, and endpoints, remove nothing);
-//! [`purge`] removes what a crashed instance left. Purging a *live* instance breaks it:
-//! callers check that the instance is dead first (zeus-core's pid file does).
+//! [`purge`] removes what a crashed instance left, [`purge_channel`] what one channel's
+//! crashed creator left. Purging a *live* instance or channel breaks it: callers check that
+//! its creator is dead first (zeus-core's pid file does; its manager purges a scheduler's
+//! channel after reaping it).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -138,9 +140,23 @@ fn files_with_prefix(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, ListError
 /// (the keys named by its markers that still exist).
 pub fn list(instance: &str, run_dir: &Path) -> Result<Vec<Leftover>, ListError> {
     check_part("instance", instance)?;
-    let prefix = format!("zeus.{instance}.");
+    list_prefix(&format!("zeus.{instance}."), run_dir)
+}
+
+/// The objects of the one channel `name` (`zeus.<instance>.<scope>.*`) that still exist:
+/// what its creator left if it died before dropping its hub handle.
+pub fn list_channel(name: &IpcName, run_dir: &Path) -> Result<Vec<Leftover>, ListError> {
+    list_prefix(&format!("{name}."), run_dir)
+}
+
+/// Removes what [`list_channel`] finds and returns it (like [`purge`], for one channel).
+pub fn purge_channel(name: &IpcName, run_dir: &Path) -> Result<Vec<Leftover>, ListError> {
+    remove(list_channel(name, run_dir)?)
+}
+
+fn list_prefix(prefix: &str, run_dir: &Path) -> Result<Vec<Leftover>, ListError> {
     let mut found = Vec::new();
-    for path in files_with_prefix(Path::new(SHM_DIR), &prefix)? {
+    for path in files_with_prefix(Path::new(SHM_DIR), prefix)? {
         if path.extension().is_some_and(|ext| ext == sysv::MARKER_EXT) {
             found.extend(sysv::marker_leftovers(&path));
         }
@@ -148,7 +164,7 @@ pub fn list(instance: &str, run_dir: &Path) -> Result<Vec<Leftover>, ListError> 
     }
     if run_dir != Path::new(SHM_DIR) {
         found.extend(
-            files_with_prefix(run_dir, &prefix)?
+            files_with_prefix(run_dir, prefix)?
                 .into_iter()
                 .map(Leftover::File),
         );
@@ -159,7 +175,10 @@ pub fn list(instance: &str, run_dir: &Path) -> Result<Vec<Leftover>, ListError> 
 /// Removes everything [`list`] finds and returns it. SysV objects go before their markers,
 /// so an interrupted purge can be run again.
 pub fn purge(instance: &str, run_dir: &Path) -> Result<Vec<Leftover>, ListError> {
-    let found = list(instance, run_dir)?;
+    remove(list(instance, run_dir)?)
+}
+
+fn remove(found: Vec<Leftover>) -> Result<Vec<Leftover>, ListError> {
     for leftover in &found {
         match leftover {
             Leftover::SysvQueue { key } => sysv::remove_queue(*key)?,
@@ -269,6 +288,10 @@ mod tests {
             list("nametest", &dir).unwrap(),
             vec![Leftover::File(mine.clone())]
         );
+        let chan = IpcName::new("nametest", "s").unwrap();
+        assert_eq!(list_channel(&chan, &dir).unwrap().len(), 1);
+        let other_chan = IpcName::new("nametest", "t").unwrap();
+        assert!(list_channel(&other_chan, &dir).unwrap().is_empty());
         assert_eq!(purge("nametest", &dir).unwrap().len(), 1);
         assert!(!mine.exists() && other.exists());
         std::fs::remove_dir_all(&dir).unwrap();

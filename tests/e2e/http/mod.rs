@@ -99,7 +99,7 @@ pub fn start_pool(tag: &str, mpm: &str, pool: &str, extra: &str) -> Web {
          [services.web.service_settings]\n{}\n",
         settings.join("\n")
     );
-    let zeus = ZeusProcess::start(tag, Spec::file(toml, &["web"]));
+    let zeus = ZeusProcess::start(tag, Spec::config(&toml, &["web"]));
     Web { port, site, zeus }
 }
 

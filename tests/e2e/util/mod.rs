@@ -40,6 +40,8 @@ pub const ECHO_PORT_ENV: &str = "ZEUS_SERVICES__ECHO__SERVICE_SETTINGS__LISTEN_P
 /// The env variable that moves the default `zeus_httpd` service (127.0.0.1:7070) to another
 /// port, so tests of the embedded defaults run in parallel.
 pub const HTTPD_PORT_ENV: &str = "ZEUS_SERVICES__ZEUS_HTTPD__SERVICE_SETTINGS__LISTEN_PORT";
+/// The env variable that moves the default `zeus_memcache` service off port 11211.
+pub const MEMCACHE_PORT_ENV: &str = "ZEUS_SERVICES__ZEUS_MEMCACHE__SERVICE_SETTINGS__LISTEN_PORT";
 
 /// A small pool for scheduler `s`: 2 workers, up to 4, 1..2 spares.
 pub const SMALL_POOL: &str = "start_processes = 2

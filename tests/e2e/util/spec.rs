@@ -1,7 +1,7 @@
 //! `Spec`: how a test wants its instance started (configuration file, environment, flags,
 //! which services), and the TOML of the echo configurations the tests use.
 
-use super::{free_port, ECHO_PORT_ENV, HTTPD_PORT_ENV};
+use super::{free_port, ECHO_PORT_ENV, HTTPD_PORT_ENV, MEMCACHE_PORT_ENV};
 
 /// How to start an instance.
 #[derive(Debug, Clone, Default)]
@@ -14,13 +14,15 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The embedded default configuration (services `echo` and `zeus_httpd`), with `echo`
-    /// moved to `port` and `zeus_httpd` to a free port by the env layer.
+    /// The embedded default configuration, `echo` moved to `port` by the env layer (and the
+    /// default `zeus_memcache` and `zeus_httpd` moved off 11211 and 7070 to free ports, so
+    /// instances never collide).
     pub fn default_echo(port: u16) -> Self {
         Self::default_services(port, free_port())
     }
 
-    /// The embedded default configuration, `echo` on `echo_port`, `zeus_httpd` on `http_port`.
+    /// The embedded default configuration, `echo` on `echo_port`, `zeus_httpd` on `http_port`
+    /// (both waited for), `zeus_memcache` on a free port.
     pub fn default_services(echo_port: u16, http_port: u16) -> Self {
         Self {
             services: vec!["echo".into(), "zeus_httpd".into()],
@@ -28,6 +30,7 @@ impl Spec {
         }
         .env(ECHO_PORT_ENV, &echo_port.to_string())
         .env(HTTPD_PORT_ENV, &http_port.to_string())
+        .env(MEMCACHE_PORT_ENV, &free_port().to_string())
     }
 
     /// A configuration file with scheduler `s` (body `scheduler`) and one echo service per
@@ -40,10 +43,10 @@ impl Spec {
         }
     }
 
-    /// A configuration file `config` whose services `services` must come up.
-    pub fn file(config: String, services: &[&str]) -> Self {
+    /// A configuration file of the test's own, running `services`.
+    pub fn config(toml: &str, services: &[&str]) -> Self {
         Self {
-            config: Some(config),
+            config: Some(toml.to_string()),
             services: services.iter().map(|s| s.to_string()).collect(),
             ..Self::default()
         }

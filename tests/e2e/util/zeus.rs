@@ -265,7 +265,14 @@ impl ZeusProcess {
         &p["zeus.".len()..p.len() - 1]
     }
 
-    /// This instance's objects in `/dev/shm`, sorted.
+    /// This instance's scoreboards in `/dev/shm`, sorted (without the schedulers' channels).
+    pub fn scoreboards(&self) -> Vec<String> {
+        let mut v = self.shm_objects();
+        v.retain(|n| n.ends_with(".scoreboard"));
+        v
+    }
+
+    /// This instance's objects in `/dev/shm` (scoreboards, channel segments), sorted.
     pub fn shm_objects(&self) -> Vec<String> {
         let prefix = self.shm_prefix.as_deref().expect("instance seen at start");
         let mut v: Vec<String> = fs::read_dir("/dev/shm")

@@ -2,6 +2,7 @@
 
 mod list;
 mod reload;
+mod reopen_logs;
 mod start;
 mod status;
 mod stop;
@@ -24,6 +25,7 @@ pub fn run(zeus: &Zeus, cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Start { service } => start::run(zeus, &opts, service.as_deref()),
         Command::Stop { service } => stop::run(&opts, service.as_deref()),
         Command::Reload { service } => reload::run(&opts, service.as_deref()),
+        Command::ReopenLogs => reopen_logs::run(&opts),
         Command::Status { service, json } => status::run(&opts, service.as_deref(), *json),
         Command::List { service, json } => list::run(zeus, &opts, service.as_deref(), *json),
     }

@@ -68,10 +68,11 @@ fn render_service(out: &mut String, s: &ServiceStatus) {
     let stopping = if s.stopping { ", stopping" } else { "" };
     let _ = writeln!(
         out,
-        "\n{}: mpm {}, discipline {}, scheduler pid {}, up {}{stopping}",
+        "\n{}: mpm {}, discipline {}, ipc {}, scheduler pid {}, up {}{stopping}",
         s.service,
         s.mpm,
         s.discipline,
+        s.ipc_adapter,
         s.scheduler_pid,
         duration(s.uptime_secs)
     );

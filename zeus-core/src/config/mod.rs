@@ -152,7 +152,9 @@ pub struct SchedulerConfig {
     pub plugins: Vec<PluginSpec>,
     /// Seconds a graceful stop waits for busy workers before killing them.
     pub shutdown_timeout: f64,
-    /// Scheduler↔worker channel (`auto`).
+    /// Scheduler↔worker channel: `auto` (the first that works of mmap, socket, fifo, sysv),
+    /// `fifo`, `sysv`, `mmap` or `socket`. Carries worker reports and log lines, and the
+    /// scheduler's commands; never per-task traffic.
     pub ipc_adapter: String,
 }
 

@@ -33,6 +33,10 @@ pub enum Request {
         /// The service; `None` reloads all.
         service: Option<String>,
     },
+    /// Reopen the log files (after rotation): the manager's, its schedulers' and their
+    /// workers'. Same as SIGUSR1 to `zeus start`.
+    #[serde(rename = "reopen-logs")]
+    ReopenLogs,
     /// The effective configuration with provenance.
     List {
         /// The service; `None` lists all.

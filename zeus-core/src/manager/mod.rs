@@ -36,6 +36,7 @@ const SIGNALS: &[Signal] = &[
     Signal::SIGINT,
     Signal::SIGCHLD,
     Signal::SIGHUP,
+    Signal::SIGUSR1,
 ];
 
 /// Runs an instance in the foreground until it is stopped.

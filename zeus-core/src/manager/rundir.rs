@@ -2,9 +2,10 @@
 //!
 //! An instance is identified by its run directory: `zeus.pid` (an `flock`ed pid file: the
 //! lock, not the file's presence, says whether the instance runs), `zeus.sock` (the control
-//! socket), and its scoreboards `/dev/shm/zeus.<instance>.<service>.scoreboard`, where
-//! `<instance>` is a hash of the run directory's path. Leftovers of a dead instance are purged
-//! by the next start.
+//! socket), its scoreboards `/dev/shm/zeus.<instance>.<service>.scoreboard`, and its
+//! schedulers' channels `zeus.<instance>.<service>-<pid>.*` (in `/dev/shm`, the run dir and
+//! the SysV tables), where `<instance>` is a hash of the run directory's path. Leftovers of a
+//! dead instance are purged by the next start.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -134,12 +135,20 @@ impl RunDir {
         })
     }
 
-    /// Removes the control socket and scoreboards left by a dead instance.
+    /// Removes the control socket, scoreboards and scheduler channels (`/dev/shm`, run dir
+    /// files, SysV queues and semaphores) left by a dead instance.
     fn purge(&self) {
         let _ = std::fs::remove_file(self.socket());
         for (service, path) in self.scoreboards() {
             tracing::info!("removing stale scoreboard of {service}: {}", path.display());
             let _ = std::fs::remove_file(path);
+        }
+        match zeus_ipc::name::purge(&self.instance, &self.dir) {
+            Ok(left) if !left.is_empty() => {
+                tracing::info!("removed stale channel objects: {left:?}")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot purge stale channel objects: {e}"),
         }
     }
 }

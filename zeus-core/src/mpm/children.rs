@@ -14,8 +14,12 @@ use crate::error::CoreError;
 use crate::sys::{self, Forked, Signals};
 use crate::worker::StopSignal;
 
-/// Signals a worker process treats as "stop after the tasks in hand".
-pub(super) const STOP_SIGNALS: &[Signal] = &[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+/// The "mail" doorbell: a command waits in the worker's mailbox (the scheduler holds it
+/// blocked, so a child inherits it blocked until its signalfd reads it).
+pub(super) const MAIL_SIGNAL: Signal = Signal::SIGUSR1;
+/// Everything a worker process reads from its signalfd: SIGTERM, SIGINT and SIGHUP mean
+/// "stop after the tasks in hand", [`MAIL_SIGNAL`] the doorbell.
+const WORKER_SIGNALS: &[Signal] = &[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, MAIL_SIGNAL];
 
 /// Child processes by pid, with their slots.
 #[derive(Debug, Default)]
@@ -49,8 +53,11 @@ impl Children {
                     tracing::error!("worker process refused to start: {e}");
                     std::process::exit(73);
                 }
-                let code = match Signals::new(STOP_SIGNALS) {
-                    Ok(s) => main(ProcessStop(s)),
+                let code = match Signals::new(WORKER_SIGNALS) {
+                    Ok(s) => main(ProcessStop {
+                        signals: s,
+                        mail: false,
+                    }),
                     Err(_) => 71,
                 };
                 std::process::exit(code)
@@ -69,6 +76,13 @@ impl Children {
     pub fn stop(&self, slot: usize) {
         if let Some(pid) = self.pid_of(slot) {
             let _ = kill(pid, Signal::SIGTERM);
+        }
+    }
+
+    /// The mail doorbell to the child holding `slot`.
+    pub fn notify(&self, slot: usize) {
+        if let Some(pid) = self.pid_of(slot) {
+            let _ = kill(pid, MAIL_SIGNAL);
         }
     }
 
@@ -107,19 +121,31 @@ impl Children {
     }
 }
 
-/// A worker process's stop signal: SIGTERM/SIGINT/SIGHUP read from a signalfd.
-pub(super) struct ProcessStop(pub Signals);
+/// A worker process's stop signal: SIGTERM/SIGINT/SIGHUP read from a signalfd, which also
+/// reads the mail doorbell (SIGUSR1).
+pub(super) struct ProcessStop {
+    signals: Signals,
+    mail: bool,
+}
 
 impl StopSignal for ProcessStop {
     fn fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        self.signals.as_fd()
     }
 
     fn requested(&mut self) -> bool {
         let mut any = false;
-        while self.0.next().is_some() {
-            any = true;
+        while let Some(sig) = self.signals.next() {
+            if sig == MAIL_SIGNAL {
+                self.mail = true;
+            } else {
+                any = true;
+            }
         }
         any
+    }
+
+    fn take_mail(&mut self) -> bool {
+        std::mem::take(&mut self.mail)
     }
 }

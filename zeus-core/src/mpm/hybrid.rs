@@ -63,6 +63,10 @@ impl Mpm for HybridMpm {
         self.children.kill(slot);
     }
 
+    fn notify(&mut self, slot: usize) {
+        self.children.notify(slot);
+    }
+
     fn reap(&mut self) -> Vec<WorkerExit> {
         self.children.reap()
     }
@@ -72,7 +76,8 @@ impl Mpm for HybridMpm {
     }
 }
 
-/// The child: start the threads, relay a stop to all of them, exit when all have ended.
+/// The child: start the threads, relay a stop (and the mail doorbell) to all of them, exit
+/// when all have ended.
 fn child_main(first: usize, n: usize, body: &WorkerBody, mut stop: ProcessStop) -> i32 {
     let Ok(mut threads) = WorkerThreads::new() else {
         return 72;
@@ -93,6 +98,9 @@ fn child_main(first: usize, n: usize, body: &WorkerBody, mut stop: ProcessStop) 
         ];
         let _ = nix::poll::poll(&mut fds, PollTimeout::NONE);
         let stop_requested = stop.requested();
+        if stop.take_mail() {
+            threads.notify_all();
+        }
         let ended = threads.reap();
         if let Some(&(_, c)) = ended.iter().find(|(_, c)| *c != 0) {
             code = c;

@@ -13,6 +13,9 @@
 //!   (plugins drop privileges there);
 //! - `stop` is graceful (workers end between tasks), `kill` is immediate where the MPM can do
 //!   it (`Capabilities::can_kill`; threads cannot be killed, they end with their process);
+//!   `stop` never depends on the scheduler channel: it is a signal or a socket byte;
+//! - `notify` rings a unit's doorbell: each of its workers reads its mailbox when it is next
+//!   between tasks (or at once, when idle), without stopping;
 //! - `reap` reports every unit that has ended, once, with how it ended;
 //! - callers ask `capabilities()` instead of testing which MPM they have.
 
@@ -160,6 +163,10 @@ pub trait Mpm {
 
     /// Ends the unit holding `slot` now, where possible.
     fn kill(&mut self, slot: usize);
+
+    /// Wakes the workers of the unit holding `slot` to read their mailboxes (the scheduler
+    /// sent them a command). Without it, they read their mailboxes only when asked to stop.
+    fn notify(&mut self, _slot: usize) {}
 
     /// Collects ended units without blocking.
     fn reap(&mut self) -> Vec<WorkerExit>;

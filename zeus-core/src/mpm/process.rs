@@ -2,7 +2,7 @@
 //!
 //! The child dies with its scheduler (`PR_SET_PDEATHSIG` = SIGKILL, plus a parent check right
 //! after the fork for the window before the prctl), receives stop requests as SIGTERM through
-//! a signalfd (so a stop never interrupts a task), and leaves with `_exit` semantics: no
+//! a signalfd (so a stop never interrupts a task; SIGUSR1 there is the mail doorbell), and leaves with `_exit` semantics: no
 //! destructor of the scheduler's state runs in the child.
 
 use super::children::Children;
@@ -49,6 +49,10 @@ impl Mpm for ProcessMpm {
 
     fn kill(&mut self, slot: usize) {
         self.children.kill(slot);
+    }
+
+    fn notify(&mut self, slot: usize) {
+        self.children.notify(slot);
     }
 
     fn reap(&mut self) -> Vec<WorkerExit> {

@@ -66,6 +66,10 @@ impl Mpm for ThreadMpm {
         self.threads.stop(slot);
     }
 
+    fn notify(&mut self, slot: usize) {
+        self.threads.notify(slot);
+    }
+
     fn reap(&mut self) -> Vec<WorkerExit> {
         let pid = std::process::id();
         self.threads

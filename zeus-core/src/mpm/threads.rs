@@ -1,4 +1,5 @@
-//! A set of worker threads with a stop channel each and one wake-up socket for their exits;
+//! A set of worker threads with a stop channel each (a socket: byte `STOP` asks the thread
+//! to stop, byte `MAIL` rings its mail doorbell) and one wake-up socket for their exits;
 //! the `thread` MPM keeps one in the scheduler, the `hybrid` MPM one in each child process.
 
 use std::collections::HashMap;
@@ -10,13 +11,15 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-
 use super::{WorkerBody, WorkerStart};
 use crate::worker::StopSignal;
 
 /// Small stacks: an idle worker touches a few pages only, but the address space is reserved.
 const STACK_SIZE: usize = 512 * 1024;
+/// Byte on a thread's stop socket: stop after the task in hand.
+const STOP: u8 = 1;
+/// Byte on a thread's stop socket: a command waits in the worker's mailbox.
+const MAIL: u8 = 2;
 
 struct Worker {
     stop: UnixStream,
@@ -55,6 +58,8 @@ impl WorkerThreads {
         unit_tasks: Option<Arc<AtomicU64>>,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = UnixStream::pair()?;
+        stop_rx.set_nonblocking(true)?;
+        stop_tx.set_nonblocking(true)?;
         let body = body.clone();
         let done = self.done_tx.clone();
         let wake = self.wake_tx.clone();
@@ -62,7 +67,11 @@ impl WorkerThreads {
             .name(format!("zeus-worker-{slot}"))
             .stack_size(STACK_SIZE)
             .spawn(move || {
-                let mut stop = ThreadStop(stop_rx);
+                let mut stop = ThreadStop {
+                    socket: stop_rx,
+                    stopped: false,
+                    mail: false,
+                };
                 let start = WorkerStart {
                     slot,
                     stop: &mut stop,
@@ -86,14 +95,28 @@ impl WorkerThreads {
     /// Asks the thread on `slot` to end after its task in hand.
     pub fn stop(&mut self, slot: usize) {
         if let Some(w) = self.workers.get(&slot) {
-            let _ = (&w.stop).write(&[1]);
+            let _ = (&w.stop).write(&[STOP]);
         }
     }
 
     /// Asks every thread to end.
     pub fn stop_all(&mut self) {
         for w in self.workers.values() {
-            let _ = (&w.stop).write(&[1]);
+            let _ = (&w.stop).write(&[STOP]);
+        }
+    }
+
+    /// Rings the mail doorbell of the thread on `slot`.
+    pub fn notify(&mut self, slot: usize) {
+        if let Some(w) = self.workers.get(&slot) {
+            let _ = (&w.stop).write(&[MAIL]);
+        }
+    }
+
+    /// Rings every thread's mail doorbell.
+    pub fn notify_all(&mut self) {
+        for w in self.workers.values() {
+            let _ = (&w.stop).write(&[MAIL]);
         }
     }
 
@@ -122,16 +145,43 @@ impl WorkerThreads {
     }
 }
 
-/// A thread worker's stop signal: a socket its MPM writes one byte to.
-struct ThreadStop(UnixStream);
+/// A thread worker's stop signal: a non-blocking socket its MPM writes `STOP` or `MAIL` to.
+/// A stop is remembered once read (the socket is drained).
+struct ThreadStop {
+    socket: UnixStream,
+    stopped: bool,
+    mail: bool,
+}
 
 impl StopSignal for ThreadStop {
     fn fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        self.socket.as_fd()
     }
 
     fn requested(&mut self) -> bool {
-        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
-        matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        let mut buf = [0u8; 16];
+        loop {
+            match (&self.socket).read(&mut buf) {
+                // The pool's end is gone: nobody can ask any more, so stop.
+                Ok(0) => self.stopped = true,
+                Ok(n) => {
+                    for &b in &buf[..n] {
+                        if b == MAIL {
+                            self.mail = true;
+                        } else {
+                            self.stopped = true;
+                        }
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {} // WouldBlock: nothing more was sent
+            }
+            return self.stopped;
+        }
+    }
+
+    fn take_mail(&mut self) -> bool {
+        std::mem::take(&mut self.mail)
     }
 }

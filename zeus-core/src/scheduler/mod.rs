@@ -6,7 +6,12 @@
 //! Two pool modes: prefork (`enable_process_cache = true`: spares between the bounds, spawns
 //! ramped 1, 2, 4 … per second like httpd) and on-demand (`false`: a worker is started when a
 //! connection waits and none is idle, and ends after `process_idle_timeout`, like php-fpm).
+//!
+//! The scheduler also owns its service's channel (`ipc_adapter`, see [`crate::ipc`] and
+//! `channel.rs`): created before any worker, drained every loop (it writes its workers' log
+//! lines), used for commands (stop with a reason, reopen logs), removed when it stops.
 
+mod channel;
 mod plan;
 mod pool;
 
@@ -35,7 +40,8 @@ use pool::Pool;
 
 /// Signals the scheduler reads: SIGTERM/SIGINT stop gracefully; SIGUSR2 too, for a scheduler
 /// replaced by a reload (its successor owns the scoreboard's name, so it must not remove it);
-/// SIGUSR1 is its parent-death signal (manager gone: fast stop).
+/// SIGUSR1 is its parent-death signal (manager gone: fast stop); SIGHUP reopens the log file
+/// and has the workers do the same (the manager relays its own SIGUSR1 as SIGHUP).
 pub(crate) const SIGNALS: &[Signal] = &[
     Signal::SIGCHLD,
     Signal::SIGTERM,
@@ -53,6 +59,8 @@ const MAX_SPAWN_RATE: u32 = 32;
 const FAST_STOP_WAIT: Duration = Duration::from_millis(800);
 /// The pool is re-planned at least this often.
 const TICK: Duration = Duration::from_millis(100);
+/// While stopping, the scheduler checks its deadline at least this often.
+const STOPPING_TICK: Duration = Duration::from_millis(50);
 /// After a plugin refuses a `WorkerCreate`, no worker is created for this long.
 const VETO_HOLD: Duration = Duration::from_secs(1);
 
@@ -72,6 +80,10 @@ pub struct SchedulerSpec {
     pub manager_pid: i32,
     /// The registries (MPMs, disciplines) to build from.
     pub catalog: Arc<Catalog>,
+    /// The instance id, for the channel's name.
+    pub instance: String,
+    /// The run dir, where FIFO and socket channel files go.
+    pub run_dir: PathBuf,
 }
 
 enum Phase {
@@ -91,6 +103,8 @@ struct Scheduler {
     crash_streak: u32,
     spawn_after: Option<Instant>,
     next_sample: Instant,
+    /// The pool is planned again by then at the latest.
+    next_tick: Instant,
     next_retire: Instant,
     ramp: Ramp,
     warned_max: bool,
@@ -99,6 +113,12 @@ struct Scheduler {
     /// Stopped by a reload: the successor now owns the scoreboard's name.
     replaced: bool,
     events: EventBus,
+    /// The scheduler end of the worker channel.
+    hub: crate::ipc::Hub,
+    /// Why workers said they exit, by worker id, until they are reaped.
+    exit_reasons: std::collections::HashMap<u64, String>,
+    /// Log lines written for worker processes.
+    worker_lines: u64,
 }
 
 /// Runs the scheduler until its service is stopped; returns the process exit code.
@@ -129,10 +149,13 @@ impl Scheduler {
                 .get(&cfg.scheduler_discipline)
                 .ok_or_else(|| unknown("discipline", &cfg.scheduler_discipline))?();
         let signals = Signals::new(SIGNALS).map_err(CoreError::sys("signalfd"))?;
+        let (hub, inboxes) =
+            channel::create(&spec.service_name, &spec.instance, &spec.run_dir, &cfg)?;
         let describe = Describe {
             service: spec.service_name.clone(),
             mpm: mpm.name().into(),
             discipline: discipline.name().into(),
+            ipc: hub.adapter().as_str().into(),
             limits: Limits {
                 start: cfg.start_processes,
                 max: cfg.max_processes,
@@ -161,6 +184,8 @@ impl Scheduler {
             listeners: spec.listeners.clone(),
             max_tasks: cfg.max_process_tasks,
             max_memory: cfg.max_process_memory.0,
+            inboxes,
+            scheduler_pid: std::process::id(),
         };
         let env = Arc::new(env);
         let host = env.clone();
@@ -179,12 +204,16 @@ impl Scheduler {
             crash_streak: 0,
             spawn_after: None,
             next_sample: now,
+            next_tick: now,
             next_retire: now,
             ramp: Ramp::new(MAX_SPAWN_RATE),
             warned_max: false,
             stopped: std::collections::HashSet::new(),
             replaced: false,
             events,
+            hub,
+            exit_reasons: std::collections::HashMap::new(),
+            worker_lines: 0,
         };
         Ok((s, signals))
     }
@@ -204,8 +233,9 @@ impl Scheduler {
             "on demand"
         };
         tracing::info!(
-            "scheduler started: mpm {} ({mode}), {} workers at start, max {}, spares {}..{}",
+            "scheduler started: mpm {} ({mode}), ipc {}, {} workers at start, max {}, spares {}..{}",
             self.mpm.name(),
+            self.hub.adapter(),
             if c.enable_process_cache {
                 c.start_processes
             } else {
@@ -227,11 +257,25 @@ impl Scheduler {
         }
         let mut phase = Phase::Running;
         loop {
-            let pending = self.wait(&signals, &phase);
+            let (pending, mail_only) = self.wait(&signals, &phase);
+            if mail_only {
+                // The pool is planned at its own pace, not each time the mailbox is read.
+                self.drain_channel();
+                continue;
+            }
             while let Some(sig) = signals.next() {
                 phase = self.on_signal(sig, phase);
             }
-            for exit in self.mpm.reap() {
+            self.next_tick = Instant::now()
+                + match phase {
+                    Phase::Running => TICK,
+                    Phase::Stopping { .. } => STOPPING_TICK,
+                };
+            // Reap, then drain: a worker sends its last lines and exit report before it
+            // ends, so those of every unit reaped here are in the mailbox by now.
+            let exits = self.mpm.reap();
+            self.drain_channel();
+            for exit in exits {
                 self.on_exit(exit, matches!(phase, Phase::Running));
             }
             match &mut phase {
@@ -248,6 +292,7 @@ impl Scheduler {
                             self.mpm.live()
                         );
                         if !self.caps.can_kill {
+                            self.drain_channel();
                             break; // threads end with this process
                         }
                         for first in self.pool().live_units() {
@@ -264,7 +309,12 @@ impl Scheduler {
         }
         let tasks = self.board.total_tasks();
         self.events.emit(Event::SchedulerStop { tasks });
-        tracing::info!("scheduler stopped: {} tasks done", self.board.total_tasks());
+        tracing::info!(
+            "scheduler stopped: {} tasks done; {} worker log lines written",
+            self.board.total_tasks(),
+            self.worker_lines
+        );
+        self.hub.close();
         if !self.replaced {
             self.board.unlink();
         }
@@ -272,8 +322,9 @@ impl Scheduler {
     }
 
     /// Sleeps until a signal, a worker exit, a timer or (on demand, with no idle worker) a
-    /// waiting connection; returns whether a connection is waiting.
-    fn wait(&self, signals: &Signals, phase: &Phase) -> bool {
+    /// waiting connection, or at most `channel::POLL`; returns whether a connection is
+    /// waiting, and whether only the mailbox is due (nothing else happened, no timer is due).
+    fn wait(&self, signals: &Signals, phase: &Phase) -> (bool, bool) {
         let watch_listeners =
             matches!(phase, Phase::Running) && !self.cfg.enable_process_cache && {
                 let v = self.pool().view();
@@ -291,22 +342,27 @@ impl Scheduler {
                     .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)),
             );
         }
-        let timeout = self.poll_timeout(phase);
-        let _ = nix::poll::poll(
+        let timer = self.poll_timeout(phase);
+        let timeout = timer.min(channel::POLL);
+        let ready = nix::poll::poll(
             &mut fds,
             PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX),
         );
-        fds[first_listener..]
+        let pending = fds[first_listener..]
             .iter()
-            .any(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
+            .any(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)));
+        (pending, matches!(ready, Ok(0)) && timeout < timer)
     }
 
+    /// Time to the next timer. Timers are instants (`next_tick` …), so the short waits that
+    /// only read the mailbox do not push them back.
     fn poll_timeout(&self, phase: &Phase) -> Duration {
+        let now = Instant::now();
+        let tick = self.next_tick.saturating_duration_since(now);
         match phase {
-            Phase::Stopping { .. } => Duration::from_millis(50),
+            Phase::Stopping { .. } => tick.max(Duration::from_millis(1)),
             Phase::Running => {
-                let now = Instant::now();
-                let mut t = TICK.min(self.next_sample.saturating_duration_since(now));
+                let mut t = tick.min(self.next_sample.saturating_duration_since(now));
                 if let Some(at) = self.spawn_after {
                     t = t.min(at.saturating_duration_since(now));
                 }
@@ -323,16 +379,23 @@ impl Scheduler {
                 self.fast_stop();
                 let tasks = self.board.total_tasks();
                 self.events.emit(Event::SchedulerStop { tasks });
-                // `exit` runs no destructor: remove the scoreboard here.
+                // `exit` runs no destructor: remove the scoreboard and channel here.
+                self.drain_channel();
+                self.hub.close();
                 self.board.unlink();
                 std::process::exit(0)
             }
             (Signal::SIGHUP, phase) => {
-                tracing::info!("SIGHUP: reload is driven by the manager; ignored here");
+                self.reopen_logs();
                 phase
             }
             (sig, Phase::Running) => {
                 self.replaced = sig == Signal::SIGUSR2;
+                let why = if self.replaced {
+                    "replaced by a reload"
+                } else {
+                    "service stopping"
+                };
                 tracing::info!(
                     "stopping: {} worker units finish their tasks in hand",
                     self.mpm.live()
@@ -340,7 +403,7 @@ impl Scheduler {
                 self.board.set_stopping();
                 for first in self.pool().live_units() {
                     self.mark(first, WorkerState::Terminated);
-                    self.stop_unit(first);
+                    self.stop_unit(first, why);
                 }
                 let grace = Duration::from_secs_f64(self.cfg.shutdown_timeout);
                 Phase::Stopping {
@@ -353,8 +416,14 @@ impl Scheduler {
     }
 
     /// Asks the unit at `first` to end after its tasks in hand, and remembers that we did.
-    fn stop_unit(&mut self, first: usize) {
+    /// The reason goes through the channel first; the MPM's stop (a signal) always follows,
+    /// so a stop never depends on the channel.
+    fn stop_unit(&mut self, first: usize, why: &str) {
         self.stopped.insert(first);
+        self.command_unit(first, |worker_id| crate::ipc::ToWorker::Stop {
+            worker_id,
+            why,
+        });
         self.mpm.stop(first);
     }
 
@@ -415,12 +484,17 @@ impl Scheduler {
                 first_id + e.slots.len() as u64 - 1
             )
         };
+        // What the unit's workers said, in slot order; ids of a unit are consecutive.
+        let said: Vec<String> = (0..e.slots.len() as u64)
+            .filter_map(|k| self.exit_reasons.remove(&(first_id + k)))
+            .collect();
+        let said = said.first().map(|r| format!(": {r}")).unwrap_or_default();
         if e.status.is_clean() {
-            tracing::info!("{who} exited after {tasks} tasks");
+            tracing::info!("{who} exited after {tasks} tasks{said}");
             self.crash_streak = 0;
         } else {
             let then = if running { "; replacing it" } else { "" };
-            tracing::warn!("{who} died: {} after {tasks} tasks{then}", e.status);
+            tracing::warn!("{who} died: {} after {tasks} tasks{said}{then}", e.status);
         }
         if replace {
             self.spawn_unit();
@@ -504,7 +578,7 @@ impl Scheduler {
                     self.discipline.name()
                 );
                 self.mark(first, WorkerState::Terminated);
-                self.stop_unit(first);
+                self.stop_unit(first, "more idle workers than max_spare_processes");
                 self.next_retire = now + Duration::from_secs(1);
             }
         }
@@ -531,7 +605,7 @@ impl Scheduler {
                     self.cfg.process_idle_timeout
                 );
                 self.mark(w.slot, WorkerState::Terminated);
-                self.stop_unit(w.slot);
+                self.stop_unit(w.slot, "process_idle_timeout reached");
             }
         }
     }

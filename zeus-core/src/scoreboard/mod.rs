@@ -33,6 +33,8 @@ pub struct Describe {
     pub mpm: String,
     /// Discipline name.
     pub discipline: String,
+    /// Scheduler channel adapter (`fifo`, `sysv`, `mmap`, `socket`).
+    pub ipc: String,
     /// Pool limits.
     pub limits: Limits,
     /// Pid of the manager.
@@ -73,6 +75,7 @@ impl Scoreboard {
         store_str(&w[hdr::NAME..hdr::NAME + 8], &d.service);
         store_str(&w[hdr::MPM..hdr::MPM + 2], &d.mpm);
         store_str(&w[hdr::DISCIPLINE..hdr::DISCIPLINE + 2], &d.discipline);
+        store_str(&w[hdr::IPC..hdr::IPC + 2], &d.ipc);
         w[hdr::MAGIC].store(MAGIC, Ordering::Release);
         let identity = identity(path).unwrap_or_default();
         Ok(Self {

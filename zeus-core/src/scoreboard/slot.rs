@@ -39,6 +39,9 @@ pub(crate) mod hdr {
     pub const STOPPING: usize = 11;
     /// Workers created since start.
     pub const SPAWNED: usize = 12;
+    /// The scheduler channel's adapter name, 16 bytes (words 13-14; zero in older segments,
+    /// which read as "").
+    pub const IPC: usize = 13;
     /// Service name, 64 bytes.
     pub const NAME: usize = 16;
     /// MPM name, 16 bytes.

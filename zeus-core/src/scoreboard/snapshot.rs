@@ -32,6 +32,9 @@ pub struct ServiceStatus {
     pub mpm: String,
     /// Discipline name.
     pub discipline: String,
+    /// The scheduler channel's adapter (`auto` resolved), empty for an older scheduler.
+    #[serde(default)]
+    pub ipc_adapter: String,
     /// Pid of the service's scheduler.
     pub scheduler_pid: u32,
     /// Pool limits.
@@ -113,6 +116,7 @@ impl Scoreboard {
             service: load_str(&words[hdr::NAME..hdr::NAME + 8]),
             mpm: load_str(&words[hdr::MPM..hdr::MPM + 2]),
             discipline: load_str(&words[hdr::DISCIPLINE..hdr::DISCIPLINE + 2]),
+            ipc_adapter: load_str(&words[hdr::IPC..hdr::IPC + 2]),
             scheduler_pid: self.h(hdr::SCHEDULER_PID) as u32,
             limits: Limits {
                 start,

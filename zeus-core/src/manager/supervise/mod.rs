@@ -140,6 +140,9 @@ impl Supervisor {
                         }
                     }
                     Signal::SIGHUP => {}
+                    Signal::SIGUSR1 => {
+                        let _ = self.reopen_logs("SIGUSR1");
+                    }
                     _ if self.stopping_all => self.fast_stop(),
                     s => {
                         tracing::info!("{}: stopping all services", s.as_str());
@@ -190,6 +193,8 @@ impl Supervisor {
                     scoreboard_path: self.prepared.run_dir.scoreboard(&s.name),
                     manager_pid: manager.as_raw(),
                     catalog: self.catalog.clone(),
+                    instance: self.prepared.run_dir.instance().to_owned(),
+                    run_dir: self.prepared.run_dir.path().to_path_buf(),
                 };
                 std::process::exit(scheduler_child(manager, &to_close, spec))
             }
@@ -255,11 +260,15 @@ impl Supervisor {
                     "the previous scheduler of {} (pid {pid}) has finished: {how}",
                     s.name
                 );
+                let name = s.name.clone();
+                self.purge_channel(&name, pid);
                 continue;
             }
             let Some(i) = self.services.iter().position(|s| s.pid() == Some(pid)) else {
                 continue;
             };
+            let name = self.services[i].name.clone();
+            self.purge_channel(&name, pid);
             if matches!(self.services[i].state, State::Stopping { .. }) {
                 self.mark_stopped(i, how);
             } else {
@@ -272,6 +281,45 @@ impl Supervisor {
                 self.schedule_restart(i);
             }
         }
+    }
+
+    /// Removes what the scheduler `pid` of `service` left of its worker channel (nothing,
+    /// unless it died without closing it).
+    fn purge_channel(&self, service: &str, pid: Pid) {
+        let run = &self.prepared.run_dir;
+        let Ok(name) = crate::ipc::channel_name(run.instance(), service, pid.as_raw() as u32)
+        else {
+            return;
+        };
+        match zeus_ipc::name::purge_channel(&name, run.path()) {
+            Ok(left) if !left.is_empty() => {
+                tracing::info!("removed the channel objects scheduler {pid} left: {left:?}")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot purge channel {name}: {e}"),
+        }
+    }
+
+    /// SIGUSR1 or `zeus reopen-logs`: reopens the manager's log file and has every scheduler
+    /// (SIGHUP), and through it every worker process, reopen theirs; returns what it did.
+    fn reopen_logs(&self, why: &str) -> Result<String, String> {
+        let mine = match crate::logging::reopen() {
+            Ok(true) => "log file reopened",
+            Ok(false) => "the log output is not a file",
+            Err(e) => {
+                tracing::error!("{why}: cannot reopen the log file: {e}");
+                return Err(format!("cannot reopen the log file: {e}"));
+            }
+        };
+        let mut told = 0;
+        for s in &self.services {
+            for pid in s.pid().into_iter().chain(s.draining.iter().map(|d| d.pid)) {
+                told += usize::from(kill(pid, Signal::SIGHUP).is_ok());
+            }
+        }
+        let msg = format!("{mine}; {told} schedulers told to reopen theirs");
+        tracing::info!("{why}: {msg}");
+        Ok(msg)
     }
 
     fn mark_stopped(&mut self, i: usize, how: String) {
@@ -400,6 +448,13 @@ impl Supervisor {
                     let mut r = Response::ok("effective configuration");
                     r.entries = self.prepared.entries(service.as_deref());
                     control::write_response(&conn, &r);
+                }
+                Request::ReopenLogs => {
+                    let resp = match self.reopen_logs("reopen-logs") {
+                        Ok(msg) => Response::ok(msg),
+                        Err(e) => Response::err(e),
+                    };
+                    control::write_response(&conn, &resp);
                 }
                 Request::Reload { service } => {
                     let resp = match self.reload(service.as_deref()) {

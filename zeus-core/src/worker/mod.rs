@@ -3,6 +3,10 @@
 //! A worker moves STARTED → WAITING ⇄ RUNNING → EXITED in its scoreboard slot. It ends when
 //! the scheduler asks it to stop (between tasks, never in the middle of one) or when it has
 //! done `max_process_tasks` tasks, so the scheduler can replace it with a fresh one.
+//!
+//! Through the scheduler channel ([`crate::ipc`]) a worker reports that it started and why it
+//! exits, and (in a worker process) sends its log lines. It reads its mailbox only when its
+//! MPM woke it (a stop request, or the "mail" doorbell), never per task.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,7 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 use crate::event::Event;
+use crate::ipc::{Inbox, ToWorker};
 use crate::scoreboard::{Slot, WorkerState};
+
+mod life;
+
+pub(crate) use life::{run, WorkerEnv};
 
 /// How a worker learns that it must stop; each MPM provides one.
 pub trait StopSignal {
@@ -20,6 +29,12 @@ pub trait StopSignal {
     fn fd(&self) -> BorrowedFd<'_>;
     /// Consumes pending notifications; true when a stop was requested.
     fn requested(&mut self) -> bool;
+    /// Whether [`requested`](Self::requested) consumed a "mail" doorbell since the last call
+    /// (the scheduler sent a command to the worker's mailbox); clears it. MPMs without a
+    /// doorbell never ring: their workers read their mailbox when asked to stop.
+    fn take_mail(&mut self) -> bool {
+        false
+    }
 }
 
 /// A connection handed to a service.
@@ -68,6 +83,9 @@ pub struct WorkerCtx<'a> {
     end: EndReason,
     epoll: Option<Epoll>,
     events: Option<&'a crate::plugin::WorkerPlugins>,
+    inbox: Option<Inbox<'a>>,
+    /// Why the scheduler asked this worker to stop, when it said so through the channel.
+    stop_why: Option<String>,
     board: Option<&'a crate::scoreboard::Scoreboard>,
 }
 
@@ -102,6 +120,8 @@ impl<'a> WorkerCtx<'a> {
             end: EndReason::None,
             epoll: None,
             events: None,
+            inbox: None,
+            stop_why: None,
             board: None,
         }
     }
@@ -138,8 +158,14 @@ impl<'a> WorkerCtx<'a> {
             && rss_bytes() > self.recycle.max_memory
         {
             self.end = EndReason::MemoryLimit;
-        } else if self.stop.requested() {
-            self.end = EndReason::StopRequested;
+        } else {
+            let stop = self.stop.requested();
+            if stop || self.stop.take_mail() {
+                self.read_mail();
+            }
+            if stop {
+                self.end = EndReason::StopRequested;
+            }
         }
         self.end != EndReason::None
     }
@@ -153,6 +179,29 @@ impl<'a> WorkerCtx<'a> {
             None => self.tasks,
         };
         self.recycle.max_tasks > 0 && done >= self.recycle.max_tasks
+    }
+
+    /// Handles the commands waiting in this worker's mailbox.
+    fn read_mail(&mut self) {
+        let Some(inbox) = self.inbox else {
+            return;
+        };
+        inbox.read(|cmd| match cmd {
+            ToWorker::Stop { why, .. } => {
+                self.stop_why = Some(why.to_owned());
+                self.end = EndReason::StopRequested;
+            }
+            ToWorker::ReopenLogs { .. } => match crate::logging::reopen() {
+                Ok(true) => tracing::info!("log file reopened"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("cannot reopen the log file: {e}"),
+            },
+        });
+    }
+
+    /// Why the scheduler asked this worker to stop, if it said.
+    pub fn stop_reason(&self) -> Option<&str> {
+        self.stop_why.as_deref()
     }
 
     /// Waits (WAITING) for a connection on any listener; `None` means the worker must end.
@@ -231,9 +280,9 @@ impl<'a> WorkerCtx<'a> {
         }
     }
 
-    /// Becomes readable when a stop is requested, for a service that waits on its own epoll
-    /// (many connections per worker) instead of `accept`; it then calls `should_stop`, which
-    /// consumes the notification.
+    /// Becomes readable when a stop is requested or mail waits, for a service that waits on
+    /// its own epoll (many connections per worker) instead of `accept`; it then calls
+    /// `should_stop`, which consumes the notification and reads the mail.
     pub fn stop_fd(&self) -> BorrowedFd<'_> {
         self.stop.fd()
     }
@@ -265,6 +314,12 @@ impl<'a> WorkerCtx<'a> {
     /// Gives `service_status` the service's scoreboard.
     pub(crate) fn with_board(mut self, board: &'a crate::scoreboard::Scoreboard) -> Self {
         self.board = Some(board);
+        self
+    }
+
+    /// Reads commands from `inbox` when the MPM wakes this worker.
+    pub(crate) fn with_inbox(mut self, inbox: Inbox<'a>) -> Self {
+        self.inbox = Some(inbox);
         self
     }
 
@@ -324,66 +379,4 @@ impl Drop for Task<'_, '_> {
             tasks: self.ctx.tasks,
         });
     }
-}
-
-/// Everything a worker needs, shared by all workers of a service.
-pub(crate) struct WorkerEnv {
-    pub service_name: String,
-    pub service: std::sync::Arc<dyn crate::service::Service>,
-    pub board: std::sync::Arc<crate::scoreboard::Scoreboard>,
-    pub listeners: std::sync::Arc<Vec<TcpListener>>,
-    pub max_tasks: u64,
-    pub max_memory: u64,
-    pub plugins: crate::plugin::WorkerPlugins,
-}
-
-/// A worker's whole life, in whichever process or thread the MPM gave it.
-pub(crate) fn run(env: &WorkerEnv, start: crate::mpm::WorkerStart<'_>) -> i32 {
-    let slot = env.board.slot(start.slot);
-    let pid = std::process::id();
-    let tid = nix::unistd::gettid().as_raw() as u32;
-    slot.set_ids(pid, tid);
-    let span = tracing::info_span!(parent: None, "worker", service = %env.service_name, id = slot.worker_id(), pid);
-    let _entered = span.enter();
-    tracing::debug!("worker ready");
-    // MPMs prepare the process before its first worker; this only answers again.
-    if let Err(e) = env.plugins.start_process() {
-        tracing::error!("worker refused to start: {e}");
-        return 73; // still STARTED: the scheduler counts a crash at start and backs off
-    }
-    env.plugins.emit(Event::WorkerStart {
-        worker_id: slot.worker_id(),
-        slot: start.slot,
-        pid,
-        tid,
-    });
-    let recycle = Recycle {
-        max_tasks: env.max_tasks,
-        max_memory: env.max_memory,
-        unit_tasks: start.unit_tasks,
-    };
-    let mut ctx = WorkerCtx::new(slot, &env.listeners, start.stop, recycle)
-        .with_events(&env.plugins)
-        .with_board(&env.board);
-    let result = env.service.serve(&mut ctx);
-    let (code, why) = match (&result, ctx.end_reason()) {
-        (Err(e), _) => {
-            tracing::error!("service failed: {e}");
-            (1, "service error")
-        }
-        (Ok(()), EndReason::Recycled) => (0, "max_process_tasks reached"),
-        (Ok(()), EndReason::MemoryLimit) => (0, "max_process_memory reached"),
-        (Ok(()), EndReason::StopRequested) => (0, "stop requested"),
-        (Ok(()), EndReason::None) => (0, "service returned"),
-    };
-    tracing::debug!(tasks = ctx.tasks_done(), "worker exiting: {why}");
-    slot.set_activity(why);
-    slot.set_state(WorkerState::Exited);
-    env.plugins.emit(Event::WorkerExit {
-        worker_id: slot.worker_id(),
-        tasks: ctx.tasks_done(),
-        code,
-        reason: why,
-    });
-    code
 }

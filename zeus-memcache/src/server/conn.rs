@@ -1,0 +1,185 @@
+//! One client connection: a read buffer that grows only as far as the command being read
+//! needs (a line, or a line plus a value up to `item_size_max`), pipelined replies batched
+//! into one write, and memcached's connection behaviour after errors.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use crate::protocol::{self, Ctx, Step};
+use crate::store::Stat;
+
+/// Read granularity.
+const CHUNK: usize = 16 << 10;
+/// Stop answering pipelined requests while this much output is unsent (backpressure).
+pub const OUT_HIGH: usize = 1 << 20;
+
+/// What the event loop should do with the connection next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Wait until readable.
+    Read,
+    /// Wait until writable (output pending).
+    Write,
+    /// Close it.
+    Close,
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// The socket (non-blocking).
+    pub stream: TcpStream,
+    /// The client.
+    pub peer: SocketAddr,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    skip: usize,
+    out: Vec<u8>,
+    sent: usize,
+    closing: bool,
+    /// Last time the client sent something.
+    pub last_active: Instant,
+}
+
+impl Conn {
+    /// Wraps an accepted socket.
+    pub fn new(stream: TcpStream, peer: SocketAddr) -> io::Result<Self> {
+        stream.set_nonblocking(true)?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            peer,
+            buf: vec![0; CHUNK],
+            start: 0,
+            end: 0,
+            skip: 0,
+            out: Vec::new(),
+            sent: 0,
+            closing: false,
+            last_active: Instant::now(),
+        })
+    }
+
+    /// Reads, answers and writes until the socket would block; `task` runs around each
+    /// request (the worker counts it). Bounded work per call so one client cannot starve others.
+    pub fn drive(&mut self, cx: &mut Ctx<'_>, task: &mut dyn FnMut()) -> Want {
+        for _ in 0..16 {
+            match self.flush(cx) {
+                Ok(true) => {}
+                Ok(false) => return Want::Write,
+                Err(_) => return Want::Close,
+            }
+            if self.closing {
+                return Want::Close;
+            }
+            self.answer(cx, task);
+            if !self.out.is_empty() || self.closing {
+                continue;
+            }
+            match self.fill(cx) {
+                Ok(0) => return Want::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Want::Read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Want::Close,
+            }
+        }
+        if self.out.is_empty() {
+            Want::Read
+        } else {
+            Want::Write
+        }
+    }
+
+    /// Answers the complete requests buffered so far.
+    fn answer(&mut self, cx: &mut Ctx<'_>, task: &mut dyn FnMut()) {
+        cx.batch_start = self.out.len();
+        while self.out.len() < OUT_HIGH && !self.closing {
+            if self.skip > 0 {
+                let n = self.skip.min(self.end - self.start);
+                self.start += n;
+                self.skip -= n;
+                if self.skip > 0 {
+                    break;
+                }
+            }
+            if self.start == self.end {
+                break;
+            }
+            let step = protocol::step(&self.buf[self.start..self.end], &mut self.out, cx);
+            match step {
+                Step::Done(n) => self.start += n,
+                Step::Skip(n, skip) => {
+                    self.start += n;
+                    self.skip = skip;
+                }
+                Step::Close(n) => {
+                    self.start += n;
+                    self.closing = true;
+                }
+                Step::NeedMore => break,
+            }
+            task();
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// One read into the buffer, growing it when a command needs more room.
+    fn fill(&mut self, cx: &Ctx<'_>) -> io::Result<usize> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                // The pending command needs more room than we have: grow (a value is bounded by
+                // item_size_max and a line by MAX_GET_LINE, both checked by the protocol).
+                let grow = self.buf.len().max(CHUNK);
+                self.buf.resize(self.buf.len() + grow, 0);
+            }
+        }
+        // While skipping a refused value the buffer is always drained, so it never grows for it.
+        let n = self.stream.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        if n > 0 {
+            self.last_active = Instant::now();
+            cx.store.count(Stat::BytesRead, n as u64);
+        }
+        if self.buf.len() > 4 * CHUNK && self.end - self.start < CHUNK && self.skip == 0 {
+            // Shrink back after a large value.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            self.buf.truncate(CHUNK.max(self.end));
+            self.buf.shrink_to(CHUNK.max(self.end));
+        }
+        Ok(n)
+    }
+
+    /// Writes pending output; `Ok(true)` when all of it is gone.
+    fn flush(&mut self, cx: &Ctx<'_>) -> io::Result<bool> {
+        while self.sent < self.out.len() {
+            match self.stream.write(&self.out[self.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.sent += n;
+                    cx.store.count(Stat::BytesWritten, n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        if self.out.capacity() > 4 * OUT_HIGH {
+            self.out.shrink_to(CHUNK);
+        }
+        Ok(true)
+    }
+}
