@@ -10,7 +10,7 @@ use std::path::Path;
 
 use nix::sys::signal::Signal;
 
-use crate::util::{free_port, wait_for, Client, Spec, ZeusProcess, SOON};
+use crate::util::{free_port, names_in, wait_for, Client, Spec, ZeusProcess, SOON};
 
 fn scheduler(mpm: &str, adapter: &str) -> String {
     format!(
@@ -18,20 +18,6 @@ fn scheduler(mpm: &str, adapter: &str) -> String {
          max_processes = 4\nmin_spare_processes = 1\nmax_spare_processes = 4\n\
          ipc_adapter = \"{adapter}\"\n"
     )
-}
-
-/// Names in `dir` that start with `prefix`.
-fn names_in(dir: &Path, prefix: &str) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.starts_with(prefix))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// Keys (first column) of a `/proc/sysvipc` table.

@@ -204,3 +204,17 @@ pub fn worker_pids(service: &serde_json::Value) -> Vec<i32> {
         .map(|w| w["pid"].as_i64().expect("worker pid") as i32)
         .collect()
 }
+
+/// Names in `dir` that start with `prefix`, sorted.
+pub fn names_in(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

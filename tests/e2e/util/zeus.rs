@@ -275,16 +275,7 @@ impl ZeusProcess {
     /// This instance's objects in `/dev/shm` (scoreboards, channel segments), sorted.
     pub fn shm_objects(&self) -> Vec<String> {
         let prefix = self.shm_prefix.as_deref().expect("instance seen at start");
-        let mut v: Vec<String> = fs::read_dir("/dev/shm")
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|n| n.starts_with(prefix))
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        super::names_in(Path::new("/dev/shm"), prefix)
     }
 
     /// Sends `sig` to the manager.

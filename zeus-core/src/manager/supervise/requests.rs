@@ -1,0 +1,98 @@
+//! Control-socket requests to the manager (`zeus stop`, `list`, `reload`, `reopen-logs`,
+//! ping): each answered on its connection, a stop only once it is done.
+
+use std::os::unix::net::UnixStream;
+
+use nix::sys::signal::{kill, Signal};
+
+use super::super::control::{self, Request, Response};
+use super::{State, Supervisor};
+
+impl Supervisor {
+    pub(super) fn serve_control(&mut self) {
+        while let Ok((conn, _)) = self.control.accept() {
+            let req = match control::read_request(&conn) {
+                Ok(r) => r,
+                Err(e) => {
+                    control::write_response(&conn, &Response::err(e));
+                    continue;
+                }
+            };
+            match req {
+                Request::Ping => control::write_response(
+                    &conn,
+                    &Response::ok(format!("zeus {}", env!("CARGO_PKG_VERSION"))),
+                ),
+                Request::List { service } => {
+                    let mut r = Response::ok("effective configuration");
+                    r.entries = self.prepared.entries(service.as_deref());
+                    control::write_response(&conn, &r);
+                }
+                Request::ReopenLogs => {
+                    let resp = match self.reopen_logs("reopen-logs") {
+                        Ok(msg) => Response::ok(msg),
+                        Err(e) => Response::err(e),
+                    };
+                    control::write_response(&conn, &resp);
+                }
+                Request::Reload { service } => {
+                    let resp = match self.reload(service.as_deref()) {
+                        Ok(msg) => Response::ok(msg),
+                        Err(e) => Response::err(e),
+                    };
+                    control::write_response(&conn, &resp);
+                }
+                Request::Stop { service: None } => {
+                    tracing::info!("stop requested from the command line");
+                    self.waiters.push((None, conn));
+                    self.stop_all();
+                }
+                Request::Stop {
+                    service: Some(name),
+                } => self.stop_one(name, conn),
+            }
+        }
+    }
+
+    pub(super) fn stop_one(&mut self, name: String, conn: UnixStream) {
+        let Some(i) = self.services.iter().position(|s| s.name == name) else {
+            let running: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+            let msg = format!(
+                "service {name} is not running here (running: {})",
+                running.join(", ")
+            );
+            return control::write_response(&conn, &Response::err(msg));
+        };
+        if matches!(self.services[i].state, State::Stopped) {
+            return control::write_response(
+                &conn,
+                &Response::err(format!("service {name} is already stopped")),
+            );
+        }
+        tracing::info!("stopping service {name} (requested from the command line)");
+        self.waiters.push((Some(name), conn));
+        self.stop(i);
+    }
+
+    /// SIGUSR1 or `zeus reopen-logs`: reopens the manager's log file and has every scheduler
+    /// (SIGHUP), and through it every worker process, reopen theirs; returns what it did.
+    pub(super) fn reopen_logs(&self, why: &str) -> Result<String, String> {
+        let mine = match crate::logging::reopen() {
+            Ok(true) => "log file reopened",
+            Ok(false) => "the log output is not a file",
+            Err(e) => {
+                tracing::error!("{why}: cannot reopen the log file: {e}");
+                return Err(format!("cannot reopen the log file: {e}"));
+            }
+        };
+        let mut told = 0;
+        for s in &self.services {
+            for pid in s.pid().into_iter().chain(s.draining.iter().map(|d| d.pid)) {
+                told += usize::from(kill(pid, Signal::SIGHUP).is_ok());
+            }
+        }
+        let msg = format!("{mine}; {told} schedulers told to reopen theirs");
+        tracing::info!("{why}: {msg}");
+        Ok(msg)
+    }
+}
