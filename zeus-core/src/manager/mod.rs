@@ -114,7 +114,7 @@ fn bind_service(
     let mut listeners = Vec::new();
     let mut errs = Vec::new();
     for spec in s.service.listeners() {
-        match TcpListener::bind(spec.addr).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+        match crate::sys::tcp_listener(spec.addr) {
             Ok(l) => listeners.push(l),
             Err(e) => errs.push(
                 ConfigError::at(

@@ -11,12 +11,14 @@
 
 pub mod creds;
 mod fork;
+mod net;
 pub mod proctitle;
 mod shm;
 mod signal;
 
 pub use creds::CredsError;
 pub use fork::{fork, Forked};
+pub use net::tcp_listener;
 pub use proctitle::TitleError;
 pub use shm::SharedWords;
 pub use signal::Signals;
