@@ -101,7 +101,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn ask(port: u16, line: &str) -> String {
+/// Connects to 127.0.0.1:`port` (retrying for up to 10 s), with a 10 s read timeout.
+fn connect(port: u16) -> TcpStream {
     let deadline = Instant::now() + Duration::from_secs(10);
     let s = loop {
         match TcpStream::connect(("127.0.0.1", port)) {
@@ -111,6 +112,11 @@ fn ask(port: u16, line: &str) -> String {
         std::thread::sleep(Duration::from_millis(10));
     };
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+fn ask(port: u16, line: &str) -> String {
+    let s = connect(port);
     (&s).write_all(format!("{line}\n").as_bytes()).unwrap();
     let mut answer = String::new();
     BufReader::new(&s).read_line(&mut answer).unwrap();
@@ -281,15 +287,7 @@ fn memory_recycling_under_the_hybrid_mpm() {
 
 /// Sends one raw HTTP request (with `Connection: close`) and returns the whole answer.
 fn http(port: u16, request: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let s = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(e) => assert!(Instant::now() < deadline, "connect {port}: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let s = connect(port);
     (&s).write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     std::io::Read::read_to_string(&mut &s, &mut answer).unwrap();
