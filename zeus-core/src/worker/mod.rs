@@ -211,11 +211,11 @@ impl<'a> WorkerCtx<'a> {
                 return Ok(None);
             }
             self.idle();
+            // A wake-up for a connection is taken even when a stop or the end of the task
+            // budget came meanwhile: with EPOLLEXCLUSIVE the kernel woke only this worker, and
+            // leaving the connection in the backlog would strand it until the next client
+            // arrives. The worker serves it as its task in hand, then ends.
             let ready = self.wait()?;
-            // Woken by a connection: the unit's task budget may have run out meanwhile.
-            if !ready.is_empty() && self.should_stop() {
-                return Ok(None);
-            }
             for i in ready {
                 match self.listeners[i].accept() {
                     Ok((stream, peer)) => {
