@@ -123,17 +123,20 @@ impl WorkerState {
 }
 
 /// Packs up to `words * 8` bytes of `s` into words (zero padded, cut at a char boundary).
-pub fn pack_str(s: &str, words: usize) -> Vec<u64> {
+pub fn pack_str(s: &str, words: usize) -> impl Iterator<Item = u64> + '_ {
+    // No allocation: workers publish their activity with this on every task.
     let mut end = s.len().min(words * 8);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    let mut bytes = vec![0u8; words * 8];
-    bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
-    bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("invariant: chunks of 8")))
-        .collect()
+    let bytes = &s.as_bytes()[..end];
+    (0..words).map(move |i| {
+        let mut w = [0u8; 8];
+        let chunk = bytes.get(i * 8..).unwrap_or(&[]);
+        let n = chunk.len().min(8);
+        w[..n].copy_from_slice(&chunk[..n]);
+        u64::from_le_bytes(w)
+    })
 }
 
 /// Inverse of `pack_str`; invalid UTF-8 is replaced, trailing zeros dropped.
@@ -150,11 +153,11 @@ mod tests {
     #[test]
     fn strings_round_trip_and_cut_on_char_boundary() {
         assert_eq!(
-            unpack_str(&pack_str("echo 127.0.0.1:80", 8)),
+            unpack_str(&pack_str("echo 127.0.0.1:80", 8).collect::<Vec<_>>()),
             "echo 127.0.0.1:80"
         );
         let long = "é".repeat(40);
-        let cut = unpack_str(&pack_str(&long, 2));
+        let cut = unpack_str(&pack_str(&long, 2).collect::<Vec<_>>());
         assert_eq!(cut, "é".repeat(8));
     }
 
