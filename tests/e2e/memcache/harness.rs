@@ -168,11 +168,79 @@ impl Drop for Zeus {
 }
 
 /// Sends `script` (in chunks of `chunk` bytes, pausing between them when > 0) followed by
-/// `mn\r\n`, and returns everything read before the `MN\r\n` sentinel (or EOF).
+/// `mn\r\n`, and returns everything read before the `MN\r\n` sentinel (or EOF). A script
+/// may be split into steps by `<STEP>`: each step is sent and answered in turn on the same
+/// connection, with `$CAS` replaced by the last `c<unique>` flag received so far.
 pub fn exchange(port: u16, script: &[u8], chunk: usize) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.set_nodelay(true).unwrap();
+    let mut out = Vec::new();
+    let mut cas = String::from("0");
+    for step in split_steps(script) {
+        let step = replace(&step, b"$CAS", cas.as_bytes());
+        let reply = exchange_step(&mut s, &step, chunk, script);
+        if let Some(c) = last_cas(&reply) {
+            cas = c;
+        }
+        let closed = reply.ends_with(b"<CLOSED>");
+        out.extend_from_slice(&reply);
+        if closed {
+            break;
+        }
+    }
+    out
+}
+
+fn split_steps(script: &[u8]) -> Vec<Vec<u8>> {
+    let text = script.to_vec();
+    let mut steps = Vec::new();
+    let mut rest = &text[..];
+    while let Some(i) = rest.windows(6).position(|w| w == b"<STEP>") {
+        steps.push(rest[..i].to_vec());
+        rest = &rest[i + 6..];
+    }
+    steps.push(rest.to_vec());
+    steps
+}
+
+fn replace(s: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        if s[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The last ` c<digits>` meta flag, or the CAS of the last `VALUE` line.
+fn last_cas(reply: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(reply);
+    let mut found = None;
+    for line in text.split("\r\n") {
+        let words: Vec<&str> = line.split(' ').collect();
+        if words[0] == "VALUE" && words.len() == 5 {
+            found = Some(words[4].to_string());
+        } else if is_meta_status(words[0]) {
+            for w in &words[1..] {
+                if let Some(d) = w.strip_prefix('c') {
+                    if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) {
+                        found = Some(d.to_string());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn exchange_step(s: &mut TcpStream, script: &[u8], chunk: usize, whole: &[u8]) -> Vec<u8> {
     if chunk == 0 {
         s.write_all(script).unwrap();
     } else {
@@ -202,16 +270,62 @@ pub fn exchange(port: u16, script: &[u8], chunk: usize) -> Vec<u8> {
                 out.extend_from_slice(b"<CLOSED>");
                 return out;
             }
-            Err(e) => panic!(
-                "reading reply to {:?}: {e}",
-                String::from_utf8_lossy(script)
-            ),
+            Err(e) => panic!("reading reply to {:?}: {e}", String::from_utf8_lossy(whole)),
         }
     }
     panic!("no sentinel within 10 s");
 }
 
-/// Replaces what legitimately differs: CAS uniques and the version text.
+fn is_meta_status(w: &str) -> bool {
+    matches!(w, "HD" | "VA" | "EN" | "NF" | "NS" | "EX")
+}
+
+/// A time in seconds rounded to the nearest ten (keeping its sign): both servers read their
+/// clocks at slightly different moments, so a TTL of 30 may show as 29.
+fn round10(n: &str) -> String {
+    match n.parse::<i64>() {
+        Ok(v) if v != -1 => {
+            let r = (v.abs() + 5) / 10 * 10;
+            (if v < 0 { -r } else { r }).to_string()
+        }
+        _ => n.to_string(),
+    }
+}
+
+/// Normalises the flags of a meta status line: CAS uniques, and times to the nearest ten.
+fn meta_line(words: &[&str]) -> String {
+    let mut out = vec![words[0].to_string()];
+    for w in &words[1..] {
+        let (c, rest) = w.split_at(w.len().min(1));
+        let digits = !rest.is_empty()
+            && rest
+                .trim_start_matches('-')
+                .bytes()
+                .all(|b| b.is_ascii_digit());
+        out.push(match c {
+            "c" if digits && rest != "0" => "c<cas>".to_string(),
+            "t" | "l" if digits => format!("{c}{}", round10(rest)),
+            _ => w.to_string(),
+        });
+    }
+    out.join(" ")
+}
+
+/// Normalises an `ME` line: the CAS unique, times to the nearest ten.
+fn me_line(words: &[&str]) -> String {
+    let mut out = Vec::new();
+    for w in words {
+        out.push(match w.split_once('=') {
+            Some(("cas", _)) => "cas=<cas>".to_string(),
+            Some((k @ ("exp" | "la"), v)) => format!("{k}={}", round10(v)),
+            _ => w.to_string(),
+        });
+    }
+    out.join(" ")
+}
+
+/// Replaces what legitimately differs: CAS uniques, the version text, and meta times
+/// within a second or so.
 pub fn normalise(reply: &[u8]) -> String {
     let text = String::from_utf8_lossy(reply);
     let mut out = String::new();
@@ -222,6 +336,12 @@ pub fn normalise(reply: &[u8]) -> String {
                 "VALUE {} {} {} <cas>\r\n",
                 words[1], words[2], words[3]
             ));
+        } else if is_meta_status(words[0]) && line.ends_with("\r\n") {
+            out.push_str(&meta_line(&words));
+            out.push_str("\r\n");
+        } else if words[0] == "ME" && line.ends_with("\r\n") {
+            out.push_str(&me_line(&words));
+            out.push_str("\r\n");
         } else if words[0] == "VERSION" && words.len() == 2 {
             out.push_str("VERSION <v>\r\n");
         } else {

@@ -3,6 +3,7 @@
 //! killed under load; connection limits.
 
 mod harness;
+mod meta_scripts;
 mod scripts;
 
 use std::io::{Read, Write};
@@ -43,6 +44,23 @@ fn same_bytes_same_replies_as_memcached() {
         .collect();
     compare(&mc, &z, &split, 7);
     compare(&mc, &z, &split[..8], 1);
+}
+
+#[test]
+fn meta_commands_match_memcached() {
+    let Some(mc) = Memcached::start() else { return };
+    let z = Zeus::start(2, "");
+    let scripts = meta_scripts::all();
+    compare(&mc, &z, &scripts, 0);
+    compare(&mc, &z, &meta_scripts::cas_flows(), 0);
+    // Split into small pieces: one command over many packets.
+    let split: Vec<Vec<u8>> = scripts
+        .into_iter()
+        .filter(|s| !scripts::batch_sensitive(s))
+        .collect();
+    compare(&mc, &z, &split, 7);
+    compare(&mc, &z, &meta_scripts::cas_flows(), 3);
+    compare(&mc, &z, &split[..6], 1);
 }
 
 #[test]

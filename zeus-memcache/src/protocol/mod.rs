@@ -12,6 +12,7 @@
 mod admin;
 mod arithmetic;
 mod delete;
+mod meta;
 mod retrieval;
 mod stats;
 mod storage;
@@ -168,10 +169,7 @@ fn dispatch(
             out.extend_from_slice(b"ERROR: shutdown not enabled\r\n");
             (Step::Done(used), false)
         }
-        b"mn" => {
-            out.extend_from_slice(b"MN\r\n");
-            (Step::Done(used), false)
-        }
+        [b'm', _] => meta::run(t, used, input, out, cx),
         b"stats" => stats::run(t, used, out, cx),
         _ => err(out, MemcacheError::UnknownCommand),
     }

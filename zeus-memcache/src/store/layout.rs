@@ -13,13 +13,18 @@
 //!
 //! ```text
 //! +0 next u64 | +8 cas u64 | +16 exptime u32 | +20 time u32 | +24 flags u32 | +28 vlen u32
-//! +32 klen u32 | +36 state u32 | +40 key bytes | value bytes incl. "\r\n" | pad to 8
+//! +32 klen u32 | +36 state u32 | +40 atime u32 | +44 bits u32 | +48 key bytes
+//! | value bytes incl. "\r\n" | pad to 8
 //! ```
+//!
+//! `atime` and `bits` serve the meta commands: last access time (`mg l`, `me la=`) and the
+//! per-item marks memcached keeps in its `it_flags` (fetched, stale, win token sent, key
+//! given in base64). They are written before the item is linked, like every other field.
 
 /// `b"ZEUSMEMC"` as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"ZEUSMEMC");
 /// Layout version; bumped on any change below.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// Header words (each a u64 at `8 * index`).
 pub mod hdr {
@@ -74,8 +79,20 @@ pub mod item {
     pub const KLEN: usize = 32;
     /// LIVE or DEAD.
     pub const STATE: usize = 36;
+    /// Last access (store, fetch, touch), unix seconds.
+    pub const ATIME: usize = 40;
+    /// `bits`: FETCHED, STALE, TOKEN_SENT, KEY_BINARY.
+    pub const BITS: usize = 44;
     /// Header size; the key follows.
-    pub const HDR: usize = 40;
+    pub const HDR: usize = 48;
+    /// Fetched at least once since stored (`mg h`, `me fetch=`).
+    pub const FETCHED: u32 = 1;
+    /// Marked stale by `md I` or `ms I` (`mg` answers `X`).
+    pub const STALE: u32 = 2;
+    /// A client was handed the win token (`W`); others see `Z`.
+    pub const TOKEN_SENT: u32 = 4;
+    /// The key was given in base64 (`b`): meta replies show it encoded.
+    pub const KEY_BINARY: u32 = 8;
     /// Linked in the table.
     pub const LIVE: u32 = 1;
     /// Unlinked: skipped by eviction and compaction.

@@ -12,10 +12,12 @@
 //!   up to 30 days relative, beyond that an absolute unix time).
 
 mod layout;
+pub mod meta;
 mod shard;
 mod stats;
 
 pub use layout::{Geometry, TooSmall};
+pub use meta::{Entry, ItemMeta, Marks};
 pub use stats::Stat;
 
 use std::sync::atomic::AtomicU64;
@@ -268,6 +270,7 @@ impl Store {
             sh.set32(it, item::EXPTIME, exp);
             sh.set32(it, item::TIME, now);
         }
+        sh.bump(it, now);
         let vlen = sh.vlen(it);
         out.extend_from_slice(b"VALUE ");
         out.extend_from_slice(key);
@@ -334,7 +337,7 @@ impl Store {
                 &joined
             }
         };
-        match self.write(&sh, key, h, flags, exptime, data, now) {
+        match self.write(&sh, key, h, flags, exptime, data, now, 0) {
             true => Stored::Stored,
             false => {
                 if mode == Mode::Set {
@@ -345,7 +348,8 @@ impl Store {
         }
     }
 
-    /// Allocates, fills and links an item (under `sh`'s lock); false when out of memory.
+    /// Allocates, fills and links an item with meta `bits` (under `sh`'s lock); false when
+    /// out of memory.
     #[allow(clippy::too_many_arguments)]
     fn write(
         &self,
@@ -356,6 +360,7 @@ impl Store {
         exptime: u32,
         data: &[u8],
         now: u32,
+        bits: u32,
     ) -> bool {
         let Some(it) = sh.alloc(key.len(), data.len()) else {
             return false;
@@ -363,6 +368,8 @@ impl Store {
         sh.set64(it, item::CAS, self.next_cas());
         sh.set32(it, item::EXPTIME, exptime);
         sh.set32(it, item::TIME, now);
+        sh.set32(it, item::ATIME, now);
+        sh.set32(it, item::BITS, bits);
         sh.set32(it, item::FLAGS, flags);
         sh.set32(it, item::VLEN, data.len() as u32);
         sh.set32(it, item::KLEN, key.len() as u32);
@@ -399,6 +406,7 @@ impl Store {
             Ok(it) => {
                 sh.set32(it, item::EXPTIME, exptime);
                 sh.set32(it, item::TIME, now);
+                sh.bump(it, now);
                 self.count(Stat::TouchHits, 1);
                 true
             }
@@ -444,7 +452,7 @@ impl Store {
         }
         text.extend_from_slice(b"\r\n");
         let (flags, exptime) = (sh.get32(it, item::FLAGS), sh.get32(it, item::EXPTIME));
-        if self.write(&sh, key, h, flags, exptime, &text, now) {
+        if self.write(&sh, key, h, flags, exptime, &text, now, 0) {
             Delta::Value(v)
         } else {
             Delta::OutOfMemory

@@ -81,6 +81,13 @@ impl<'a> Shard<'a> {
         self.get32(it, item::VLEN) as usize
     }
 
+    /// A fetch: marks the item fetched and records the access time.
+    pub fn bump(&self, it: usize, now: u32) {
+        let bits = self.get32(it, item::BITS);
+        self.set32(it, item::BITS, bits | item::FETCHED);
+        self.set32(it, item::ATIME, now);
+    }
+
     /// Offset of the value (with its "\r\n").
     pub fn data(&self, it: usize) -> usize {
         it + item::HDR + self.klen(it)
@@ -109,6 +116,11 @@ impl<'a> Shard<'a> {
             }
             slot = it + item::NEXT;
         }
+    }
+
+    /// The linked item for `key`, valid or not.
+    pub fn find_item(&self, key: &[u8], h: u64) -> Option<usize> {
+        self.find(key, h).map(|(_, it)| it)
     }
 
     /// The chain slot pointing at the item at `it` (which is linked).

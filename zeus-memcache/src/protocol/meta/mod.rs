@@ -1,0 +1,145 @@
+//! memcached 1.6's meta commands, answered byte for byte as memcached 1.6.18 answers them:
+//! `mg` (get), `ms` (set), `md` (delete), `ma` (arithmetic), `me` (debug) and `mn` (no-op).
+//!
+//! Common rules, all from memcached:
+//! - `<cmd> <key> <flag>*`; a flag is one character, maybe followed by a value (`T30`);
+//!   at most 18 flags (20 tokens with the command, key and terminal);
+//! - reply flags come in the order the client gave them, and flags that change the item
+//!   (`T`, `N`) act where they stand: `mg k T30 t` shows the new TTL, `mg k t T30` the old;
+//! - `q` drops the nominal reply (`EN` for mg, `HD` for ms md ma), never an error, nor `NF`
+//!   from md/ma or `EX`/`NS`; `mn` then marks the end of a quiet batch;
+//! - `O<opaque>` (up to 32 bytes) is echoed, `k` echoes the key, `b` means the key is given in
+//!   base64 (and echoed so).
+//!
+//! memcached 1.6.18 knows no `E` (explicit CAS), `x` (md), `S` (ms length flag, gone since
+//! 1.6.?) nor `s` on ms: they are answered as 1.6.18 answers them (`CLIENT_ERROR invalid flag`
+//! for the unknown ones).
+
+mod arith;
+mod base64;
+mod debug;
+mod delete;
+mod flags;
+mod get;
+mod set;
+
+use super::{Ctx, Step, Tokens};
+use crate::error::MemcacheError;
+
+/// memcached's MFLAG_MAX_OPT_LENGTH: more tokens than this (terminal included) is refused.
+const MAX_TOKENS: usize = 20;
+/// memcached's MFLAG_MAX_OPAQUE_LENGTH (the `O` included).
+const MAX_OPAQUE: usize = 32;
+/// An `O` token over `MAX_OPAQUE` bytes.
+const OPAQUE_TOO_LONG: &str = "CLIENT_ERROR opaque token too long";
+
+/// Runs a two-letter command starting with `m`.
+pub fn run(
+    t: &Tokens<'_>,
+    used: usize,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    cx: &Ctx<'_>,
+) -> (Step, bool) {
+    let done = (Step::Done(used), false);
+    match t.get(0).get(1) {
+        Some(b'g') => get::run(t, out, cx),
+        Some(b's') => return set::run(t, used, input, out, cx),
+        Some(b'd') => delete::run(t, out, cx),
+        Some(b'a') => arith::run(t, out, cx),
+        Some(b'e') => debug::run(t, out, cx),
+        Some(b'n') => out.extend_from_slice(b"MN\r\n"),
+        _ => out.extend_from_slice(MemcacheError::UnknownCommand.to_response()),
+    }
+    done
+}
+
+/// The flag tokens from index `start` (after the key, or the length for `ms`).
+fn flag_tokens<'a, 'b>(t: &'b Tokens<'a>, start: usize) -> &'b [&'a [u8]] {
+    let end = (t.n - 1).min(t.all.len());
+    t.all.get(start..end).unwrap_or(&[])
+}
+
+/// Appends an error line.
+fn error(out: &mut Vec<u8>, msg: &str) {
+    out.extend_from_slice(msg.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends " <c><n>".
+fn flag_num(out: &mut Vec<u8>, c: u8, n: u64) {
+    out.push(b' ');
+    out.push(c);
+    out.extend_from_slice(n.to_string().as_bytes());
+}
+
+/// Appends " k<key>", or " k<base64> b" for a binary key.
+fn push_key(out: &mut Vec<u8>, key: &[u8], binary: bool) {
+    out.extend_from_slice(b" k");
+    if binary {
+        base64::encode(key, out);
+        out.extend_from_slice(b" b");
+    } else {
+        out.extend_from_slice(key);
+    }
+}
+
+/// Appends " <O-token>", or fails when it is too long.
+fn push_opaque(out: &mut Vec<u8>, tok: &[u8]) -> Result<(), &'static str> {
+    if tok.len() > MAX_OPAQUE {
+        return Err(OPAQUE_TOO_LONG);
+    }
+    out.push(b' ');
+    out.extend_from_slice(tok);
+    Ok(())
+}
+
+/// The `O` and `k` flags of a reply without an item (EN, NF, EX, NS).
+fn push_opaque_and_key(
+    out: &mut Vec<u8>,
+    toks: &[&[u8]],
+    key: &[u8],
+    binary: bool,
+) -> Result<(), &'static str> {
+    for tok in toks {
+        match tok[0] {
+            b'O' => push_opaque(out, tok)?,
+            b'k' => push_key(out, key, binary),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Appends " t<remaining TTL>" (`-1` for never).
+fn push_ttl(out: &mut Vec<u8>, exptime: u32, now: u32) {
+    if exptime == 0 {
+        out.extend_from_slice(b" t-1");
+    } else {
+        flag_num(out, b't', u64::from(exptime.wrapping_sub(now)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::protocol::testing::*;
+
+    #[test]
+    fn dispatch_and_noop() {
+        let st = store();
+        assert_eq!(
+            s(run(&st, b"mn\r\nmz a\r\nmnx\r\n")),
+            "MN\r\nERROR\r\nERROR\r\n"
+        );
+    }
+
+    #[test]
+    fn too_many_flags() {
+        let st = store();
+        let many = (0..19).map(|i| format!(" O{i}")).collect::<String>();
+        assert_eq!(
+            s(run(&st, format!("mg a{many}\r\nmd a{many}\r\n").as_bytes())),
+            "CLIENT_ERROR options flags are too long\r\nCLIENT_ERROR options flags too long\r\n"
+        );
+    }
+}
