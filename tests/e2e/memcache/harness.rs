@@ -270,7 +270,13 @@ fn exchange_step(s: &mut TcpStream, script: &[u8], chunk: usize, whole: &[u8]) -
                 out.extend_from_slice(b"<CLOSED>");
                 return out;
             }
-            Err(e) => panic!("reading reply to {:?}: {e}", String::from_utf8_lossy(whole)),
+            Err(e) => panic!(
+                "port {}: reading reply to {:?} ({} bytes): {e}; got {:?}",
+                s.peer_addr().map(|a| a.port()).unwrap_or(0),
+                String::from_utf8_lossy(&whole[..whole.len().min(200)]),
+                whole.len(),
+                String::from_utf8_lossy(&out[..out.len().min(200)]),
+            ),
         }
     }
     panic!("no sentinel within 10 s");

@@ -46,7 +46,7 @@ pub fn all() -> Vec<Vec<u8>> {
         "mg\r\nmg m11 x\r\nmg m11 v v\r\nmg m11 Tx\r\nmg m11 T\r\nmg m11 N\r\nmg m11 R1x\r\nmg m11 E5\r\nmg m11 Fx\r\nmg m11 Cx\r\nmg m11 Tx Cx\r\n".into(),
         "mg m11 Jx\r\nmg m11 Dx Jx\r\nmg m11 MSS\r\nmg m11 Tx x\r\nmg m11 x Tx\r\nmg m11 \u{e9}\r\nmg m11 v \u{7f}\r\nmg m11 P L\r\nmg m11 Ma\r\n".into(),
         "ms m11\r\nms m11 1 S1\r\nx\r\nms m11 -1\r\nms m11 x\r\nms m11 1 Fx\r\nx\r\nms m11 1 MX\r\nx\r\nms m11 1 MSS\r\nx\r\nms m11 2\r\nxyz\r\nms m11 1 E1\r\nx\r\n".into(),
-        "ms m11 1 s\r\nx\r\nms m11 1 v\r\nx\r\nms m11 1 T1x\r\nx\r\nms m11 1 MX Tx\r\nx\r\nms m11 2147483646 Tx\r\nms m11 4 q\r\nab\r\n\r\n".into(),
+        "ms m11 1 q\r\nabc\r\nms m11 1 q O1\r\nabc\r\nms m11 1 s\r\nx\r\nms m11 1 v\r\nx\r\nms m11 1 T1x\r\nx\r\nms m11 1 MX Tx\r\nx\r\nms m11 2147483646 Tx\r\nms m11 4 q\r\nab\r\n\r\n".into(),
         "md\r\nmd m11 x\r\nmd m11 v v\r\nmd m11 Tx\r\nmd m11 E1\r\nma\r\nma m11 Dx\r\nma m11 Jx\r\nma m11 MX\r\nma m11 Mxx\r\nme\r\nmz\r\nmgx m11\r\n".into(),
         format!("mg {k251} v\r\nms {k251} 1\r\nx\r\nmd {k251}\r\nma {k251}\r\nme {k251}\r\nmg {k251} b\r\n"),
         format!("ms {} 1 T0\r\nx\r\nmg {} v k\r\nme {}\r\n", k(250), k(250), k(250)),
@@ -96,4 +96,23 @@ pub fn cas_flows() -> Vec<Vec<u8>> {
         "set f5 0 0 1\r\nx\r\nmg f5 c\r\n<STEP>cas f5 0 0 1 $CAS\r\ny\r\nmg f5 v c\r\n<STEP>ms f5 1 C$CAS I\r\nz\r\ngets f5\r\n",
     ];
     v.into_iter().map(|s| s.as_bytes().to_vec()).collect()
+}
+
+/// Values around `item_size_max` through `ms`, read back with `mg` and `me`.
+pub fn large() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (flags, n) in [
+        (0, 400_000usize),
+        (0, 1_048_514),
+        (0, 1_048_515),
+        (1, 1_048_510),
+        (1, 1_048_511),
+        (0, 2_000_000),
+    ] {
+        let mut s = format!("ms big 1 F1\r\nx\r\nms big {n} T0 F{flags}\r\n").into_bytes();
+        s.extend(std::iter::repeat_n(b'b', n));
+        s.extend_from_slice(b"\r\nme big\r\nmg big s f\r\n");
+        out.push(s);
+    }
+    out
 }

@@ -69,6 +69,8 @@ fn large_values_and_deep_pipelines_match_memcached() {
     let z = Zeus::start(2, "");
     compare(&mc, &z, &scripts::large(), 0);
     compare(&mc, &z, &scripts::large(), 60_000);
+    compare(&mc, &z, &meta_scripts::large(), 0);
+    compare(&mc, &z, &meta_scripts::large(), 60_000);
 }
 
 #[test]
