@@ -116,3 +116,67 @@ pub fn large() -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// `stats items`, `stats slabs`, `stats sizes` after stores in several slab classes; run on
+/// fresh servers. Compare with `normalise_stats`.
+pub fn stats() -> Vec<Vec<u8>> {
+    let mut s = String::from("stats items\r\nstats slabs\r\nstats sizes\r\n");
+    for (i, n) in [1usize, 10, 50, 100, 300, 1000, 5000, 20000]
+        .iter()
+        .enumerate()
+    {
+        s += &format!("set s{i} {i} 0 {n}\r\n{}\r\n", "v".repeat(*n));
+    }
+    s += "get s0 s1 s2\r\ngets s3\r\ntouch s4 100\r\ngat 100 s5\r\ndelete s6\r\n";
+    s += "set n1 0 0 1\r\n5\r\nincr n1 1\r\ndecr n1 1\r\ncas n1 0 0 1 1\r\nx\r\nmg s1 v\r\nma n1\r\nmd s0\r\n";
+    s += "ms m1 2 T0\r\nhi\r\nmg m1 T30\r\n";
+    let stats = "stats items\r\nstats slabs\r\nstats sizes\r\n";
+    let mut second = String::from("stats sizes_enable\r\nstats sizes\r\n");
+    for n in [5usize, 40, 40, 700] {
+        second += &format!("ms z{n} {n}\r\n{}\r\n", "z".repeat(n));
+    }
+    second += "stats sizes\r\nstats sizes_enable\r\nstats sizes_disable\r\nstats sizes\r\nstats sizes_disable\r\n";
+    vec![
+        format!("{s}{stats}").into_bytes(),
+        second.into_bytes(),
+        format!("delete s1\r\ndelete s2\r\n{stats}").into_bytes(),
+    ]
+}
+
+/// Keeps what both servers must agree on in `stats items/slabs/sizes`: the classes listed,
+/// item counts and sizes, chunk geometry, per-class command counters; the LRU, page and
+/// age figures differ by design and are replaced.
+pub fn normalise_stats(reply: &[u8]) -> String {
+    let text = String::from_utf8_lossy(reply);
+    let mut out = String::new();
+    for line in text.split_inclusive("\r\n") {
+        let words: Vec<&str> = line.trim_end_matches("\r\n").split(' ').collect();
+        if words.len() == 3 && words[0] == "STAT" {
+            let name = words[1].rsplit(':').next().unwrap_or("");
+            let keep = matches!(
+                name,
+                "number"
+                    | "mem_requested"
+                    | "chunk_size"
+                    | "chunks_per_page"
+                    | "used_chunks"
+                    | "get_hits"
+                    | "cmd_set"
+                    | "delete_hits"
+                    | "incr_hits"
+                    | "decr_hits"
+                    | "cas_hits"
+                    | "cas_badval"
+                    | "touch_hits"
+                    | "active_slabs"
+                    | "sizes_status"
+            ) || name.bytes().all(|b| b.is_ascii_digit());
+            if !keep {
+                out.push_str(&format!("STAT {} <n>\r\n", words[1]));
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}

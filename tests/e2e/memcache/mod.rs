@@ -64,6 +64,17 @@ fn meta_commands_match_memcached() {
 }
 
 #[test]
+fn stats_items_slabs_sizes_match_memcached() {
+    let Some(mc) = Memcached::start() else { return };
+    let z = Zeus::start(2, "");
+    for s in meta_scripts::stats() {
+        let want = meta_scripts::normalise_stats(&exchange(mc.port, &s, 0));
+        let got = meta_scripts::normalise_stats(&exchange(z.port, &s, 0));
+        assert_eq!(want, got, "script {:?}", String::from_utf8_lossy(&s));
+    }
+}
+
+#[test]
 fn large_values_and_deep_pipelines_match_memcached() {
     let Some(mc) = Memcached::start() else { return };
     let z = Zeus::start(2, "");

@@ -2,7 +2,8 @@
 //! from its start, so it means the same in every process that maps it.
 //!
 //! ```text
-//! 0             header (magic, version, geometry, CAS counter, flush marks, statistics)
+//! 0             header (magic, version, geometry, CAS counter, flush marks, statistics,
+//!               per-slab-class counters)
 //! shards_off    per shard: robust mutex (64 B) + write segment, item and byte counts (64 B)
 //! ends_off      per shard per segment: bytes written into that segment (u64)
 //! buckets_off   per shard: hash bucket heads (u64 offset of the first item, 0 = empty)
@@ -44,10 +45,20 @@ pub mod hdr {
     pub const STARTED: usize = 48;
     /// First statistics counter.
     pub const STATS: usize = 64;
+    /// Per-slab-class counters (`stats slabs`): 40 classes of 8 counters.
+    pub const CLASS_STATS: usize = 512;
+    /// Bit mask of the slab classes that ever held an item.
+    pub const CLASS_USED: usize = 3072;
+    /// `stats sizes`: count items whose CAS is at least this (0 = disabled).
+    pub const SIZES_FROM: usize = 3080;
 }
 
 /// Bytes of the header area (statistics included).
 pub const HEADER_BYTES: usize = 4096;
+
+// The header areas do not overlap: 40 slab classes of 8 counters fit before the class mask.
+const _: () = assert!(hdr::CLASS_STATS + 40 * 8 * 8 <= hdr::CLASS_USED);
+const _: () = assert!(hdr::SIZES_FROM + 8 <= HEADER_BYTES);
 
 /// Per-shard words, after the mutex.
 pub mod shard {

@@ -7,6 +7,7 @@
 
 use super::layout::item;
 use super::shard::Shard;
+use super::slabs::ClassStat;
 use super::{hash, Store};
 
 pub use super::layout::item::{FETCHED, KEY_BINARY, STALE, TOKEN_SENT};
@@ -99,6 +100,13 @@ impl<'a> Entry<'a> {
     pub fn set_marks(&self, marks: Marks) {
         if let Some(it) = self.it {
             self.sh.set32(it, item::BITS, marks);
+        }
+    }
+
+    /// Counts a per-slab-class event for the item (no-op without one).
+    pub fn count_class(&self, s: ClassStat) {
+        if let Some(it) = self.it {
+            self.st.count_class(s, self.sh.ntotal(it));
         }
     }
 

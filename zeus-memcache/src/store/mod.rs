@@ -14,6 +14,7 @@
 mod layout;
 pub mod meta;
 mod shard;
+pub mod slabs;
 mod stats;
 
 pub use layout::{Geometry, TooSmall};
@@ -25,6 +26,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use layout::{hdr, item, MEMCACHED_ITEM_OVERHEAD};
 use shard::Shard;
+use slabs::ClassStat;
 
 use crate::error::StoreError;
 use crate::number::strtoull;
@@ -266,6 +268,12 @@ impl Store {
             }
         };
         self.count(hit, 1);
+        let cs = if touch.is_some() {
+            ClassStat::TouchHits
+        } else {
+            ClassStat::GetHits
+        };
+        self.count_class(cs, sh.ntotal(it));
         if let Some(exp) = touch {
             sh.set32(it, item::EXPTIME, exp);
             sh.set32(it, item::TIME, now);
@@ -295,6 +303,10 @@ impl Store {
         now: u32,
     ) -> Stored {
         self.count(Stat::CmdSet, 1);
+        self.count_class(
+            ClassStat::CmdSet,
+            slabs::ntotal(key.len(), data.len(), flags),
+        );
         let h = hash(key);
         let sh = self.lock(h);
         let existing = sh.lookup(key, h, now).ok();
@@ -313,9 +325,11 @@ impl Store {
             (Mode::Cas(c), Some(it)) => {
                 if sh.get64(it, item::CAS) != c {
                     self.count(Stat::CasBadval, 1);
+                    self.count_class(ClassStat::CasBadval, sh.ntotal(it));
                     return Stored::Exists;
                 }
                 self.count(Stat::CasHits, 1);
+                self.count_class(ClassStat::CasHits, sh.ntotal(it));
                 data
             }
             (Mode::Append | Mode::Prepend, Some(it)) => {
@@ -365,6 +379,7 @@ impl Store {
         let Some(it) = sh.alloc(key.len(), data.len()) else {
             return false;
         };
+        self.mark_class(slabs::class_of(slabs::ntotal(key.len(), data.len(), flags)));
         sh.set64(it, item::CAS, self.next_cas());
         sh.set32(it, item::EXPTIME, exptime);
         sh.set32(it, item::TIME, now);
@@ -385,7 +400,11 @@ impl Store {
     pub fn delete(&self, key: &[u8], now: u32) -> bool {
         let h = hash(key);
         let sh = self.lock(h);
-        let hit = sh.lookup(key, h, now).is_ok() && sh.remove(key, h, now);
+        let found = sh.lookup(key, h, now).ok();
+        if let Some(it) = found {
+            self.count_class(ClassStat::DeleteHits, sh.ntotal(it));
+        }
+        let hit = found.is_some() && sh.remove(key, h, now);
         self.count(
             if hit {
                 Stat::DeleteHits
@@ -408,6 +427,7 @@ impl Store {
                 sh.set32(it, item::TIME, now);
                 sh.bump(it, now);
                 self.count(Stat::TouchHits, 1);
+                self.count_class(ClassStat::TouchHits, sh.ntotal(it));
                 true
             }
             Err(_) => {
@@ -438,6 +458,12 @@ impl Store {
             return Delta::NonNumeric;
         };
         self.count(hit, 1);
+        let cs = if incr {
+            ClassStat::IncrHits
+        } else {
+            ClassStat::DecrHits
+        };
+        self.count_class(cs, sh.ntotal(it));
         let v = if incr {
             v.wrapping_add(by)
         } else {

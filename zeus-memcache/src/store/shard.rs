@@ -81,6 +81,11 @@ impl<'a> Shard<'a> {
         self.get32(it, item::VLEN) as usize
     }
 
+    /// memcached's size for this item (`ITEM_ntotal`).
+    pub fn ntotal(&self, it: usize) -> usize {
+        super::slabs::ntotal(self.klen(it), self.vlen(it), self.get32(it, item::FLAGS))
+    }
+
     /// A fetch: marks the item fetched and records the access time.
     pub fn bump(&self, it: usize, now: u32) {
         let bits = self.get32(it, item::BITS);

@@ -144,7 +144,7 @@ mod tests {
     fn counters_fit_the_header() {
         for (i, s) in Stat::ALL.iter().enumerate() {
             assert_eq!(*s as usize, i);
-            assert!(s.offset() + 8 <= super::super::layout::HEADER_BYTES);
+            assert!(s.offset() + 8 <= super::super::layout::hdr::CLASS_STATS);
         }
     }
 }

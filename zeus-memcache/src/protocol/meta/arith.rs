@@ -11,6 +11,7 @@ use super::{error, flag_num, flag_tokens, push_key, push_opaque, push_opaque_and
 use super::{push_ttl, MAX_TOKENS};
 use crate::number::strtoull;
 use crate::protocol::{Ctx, Tokens, KEY_MAX};
+use crate::store::slabs::ClassStat;
 use crate::store::{Entry, Stat};
 
 /// How the item lookup went.
@@ -88,6 +89,11 @@ fn delta(e: &mut Entry<'_>, f: &flags::Flags, incr: bool) -> Result<Done, &'stat
     e.value(&mut cur);
     let v = strtoull(&cur).ok_or(non_numeric)?;
     st.count(if incr { Stat::IncrHits } else { Stat::DecrHits }, 1);
+    e.count_class(if incr {
+        ClassStat::IncrHits
+    } else {
+        ClassStat::DecrHits
+    });
     let v = if incr {
         v.wrapping_add(f.delta)
     } else {

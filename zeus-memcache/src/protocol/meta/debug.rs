@@ -3,19 +3,14 @@
 //!
 //! As memcached prints them: `exp` is now minus the expiry (negative while the item lives,
 //! `-1` for never), `la` seconds since the last access. `size` and `cls` are what memcached
-//! would use for this item (its item header, key, value, CAS and flags, and the slab class
-//! of that size with the default `-n 48 -f 1.25` geometry); zeus stores items in log
-//! segments, not slabs, so these two describe memcached's accounting, not zeus's memory.
+//! would use for this item (see `store::slabs`); zeus stores items in log segments, not
+//! slabs, so these two describe memcached's accounting, not zeus's memory.
 
 use super::flags::BAD_FORMAT;
 use super::{base64, error};
 use crate::protocol::{Ctx, Tokens, KEY_MAX};
 use crate::store::meta;
-
-/// memcached's `sizeof(item)` on 64-bit builds.
-const ITEM_HEADER: usize = 48;
-/// memcached's largest slab chunk (half a 1 MB page); bigger items are chunked.
-const SLAB_CHUNK_MAX: usize = 512 * 1024;
+use crate::store::slabs::{class_of, ntotal};
 
 /// Runs `me`.
 pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
@@ -46,8 +41,7 @@ pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
     } else {
         now.wrapping_sub(m.exptime) as i32
     };
-    let suffix = if m.flags == 0 { 0 } else { 4 };
-    let size = ITEM_HEADER + key.len() + 1 + m.len + 2 + 8 + suffix;
+    let size = ntotal(key.len(), m.len + 2, m.flags);
     let line = format!(
         " exp={exp} la={} cas={} fetch={} cls={} size={size}\r\n",
         now.wrapping_sub(m.atime),
@@ -57,41 +51,14 @@ pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
         } else {
             "no"
         },
-        slab_class(size),
+        class_of(size),
     );
     out.extend_from_slice(line.as_bytes());
 }
 
-/// The memcached slab class holding an item of `size` bytes: classes grow from 96 bytes by
-/// 1.25, rounded up to 8, up to `SLAB_CHUNK_MAX`, which is the last class.
-pub fn slab_class(size: usize) -> u32 {
-    let mut chunk = ITEM_HEADER + 48;
-    let mut cls = 1;
-    while chunk as f64 <= SLAB_CHUNK_MAX as f64 / 1.25 {
-        if size <= chunk {
-            return cls;
-        }
-        cls += 1;
-        chunk = ((chunk as f64 * 1.25) as usize).next_multiple_of(8);
-    }
-    cls
-}
-
 #[cfg(test)]
 mod tests {
-    use super::slab_class;
     use crate::protocol::testing::*;
-
-    #[test]
-    fn classes_match_memcached_vv() {
-        assert_eq!(slab_class(61), 1);
-        assert_eq!(slab_class(96), 1);
-        assert_eq!(slab_class(97), 2);
-        assert_eq!(slab_class(152), 3);
-        assert_eq!(slab_class(394_840), 38);
-        assert_eq!(slab_class(394_841), 39);
-        assert_eq!(slab_class(2_000_000), 39);
-    }
 
     #[test]
     fn debug_line() {

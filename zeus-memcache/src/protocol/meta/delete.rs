@@ -7,6 +7,7 @@
 use super::flags::{self, BAD_FORMAT};
 use super::{error, flag_tokens, push_opaque_and_key, MAX_TOKENS};
 use crate::protocol::{Ctx, Tokens, KEY_MAX};
+use crate::store::slabs::ClassStat;
 use crate::store::{meta, Stat};
 
 /// Runs `md`.
@@ -47,6 +48,7 @@ pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
             e.new_cas();
         } else {
             st.count(Stat::DeleteHits, 1);
+            e.count_class(ClassStat::DeleteHits);
             e.remove();
         }
         b"HD"

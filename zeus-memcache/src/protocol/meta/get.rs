@@ -11,6 +11,7 @@ use super::flags::{self, BAD_FORMAT};
 use super::{error, flag_num, push_key, push_opaque, push_opaque_and_key, push_ttl};
 use super::{flag_tokens, MAX_TOKENS};
 use crate::protocol::{Ctx, Tokens, KEY_MAX};
+use crate::store::slabs::ClassStat;
 use crate::store::{meta, Entry, Stat};
 
 /// Runs `mg`.
@@ -131,9 +132,11 @@ fn answer(
     if touching {
         st.count(Stat::CmdTouch, 1);
         st.count(Stat::TouchHits, 1);
+        e.count_class(ClassStat::TouchHits);
     } else {
         st.count(Stat::CmdGet, 1);
         st.count(Stat::GetHits, 1);
+        e.count_class(ClassStat::GetHits);
     }
     Ok(())
 }

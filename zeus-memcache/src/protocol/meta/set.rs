@@ -14,6 +14,7 @@ use super::{error, flag_num, flag_tokens, push_key, MAX_OPAQUE, MAX_TOKENS, OPAQ
 use crate::error::MemcacheError;
 use crate::number::strtol32;
 use crate::protocol::{Ctx, Step, Tokens, KEY_MAX};
+use crate::store::slabs::{ntotal, ClassStat};
 use crate::store::{meta, Entry, Stat};
 
 /// What `ms` does with an existing item (memcached's NREAD_* after the mode switch).
@@ -96,6 +97,8 @@ pub fn run(
         return done;
     }
     cx.store.count(Stat::CmdSet, 1);
+    cx.store
+        .count_class(ClassStat::CmdSet, ntotal(f.key.len(), vlen, f.client_flags));
     let r = cx.store.entry(&f.key, cx.now, |e| store(e, comm, &f, data));
     let (code, cas): (&[u8], u64) = match r {
         Some(Outcome::Stored(cas)) => (b"HD", cas),
@@ -158,15 +161,18 @@ fn store(e: &mut Entry<'_>, comm: Comm, f: &Flags, data: &[u8]) -> Option<Outcom
         Comm::Set | Comm::Replace => stored(e.put(f.client_flags, exptime, data, marks)),
         Comm::Cas if matches => {
             st.count(Stat::CasHits, 1);
+            e.count_class(ClassStat::CasHits);
             stored(e.put(f.client_flags, exptime, data, marks))
         }
         Comm::Cas if stale => {
             st.count(Stat::CasHits, 1);
+            e.count_class(ClassStat::CasHits);
             let keep = meta::STALE | (old.marks & meta::TOKEN_SENT);
             stored(e.put(f.client_flags, old.exptime, data, marks | keep))
         }
         Comm::Cas => {
             st.count(Stat::CasBadval, 1);
+            e.count_class(ClassStat::CasBadval);
             Some(Outcome::Exists)
         }
         Comm::Append | Comm::Prepend => {
