@@ -1,5 +1,6 @@
-//! zeus-memcache: memcached's classic text protocol served by zeus workers over one
-//! shared-memory store, so every worker (process or thread) sees the same cache.
+//! zeus-memcache: memcached's text protocol (classic and meta commands) served by zeus
+//! workers over one shared-memory store, so every worker (process or thread) sees the same
+//! cache.
 //!
 //! ```text
 //! zeus manager ── factory ──▶ MemcacheService { Store (MAP_SHARED, created here, before fork) }

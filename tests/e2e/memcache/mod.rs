@@ -64,6 +64,52 @@ fn meta_commands_match_memcached() {
 }
 
 #[test]
+fn one_win_token_across_worker_processes() {
+    let z = Zeus::start(4, "");
+    let port = z.port;
+    // Several rounds: each round many clients race for a missing key (vivify), then for
+    // the same key once invalidated; exactly one of them is told `W` each time.
+    for round in 0..5 {
+        let key = format!("race{round}");
+        for cmd in [format!("mg {key} N30 t\r\n"), format!("mg {key} s\r\n")] {
+            if cmd.contains(" s") {
+                assert_eq!(
+                    exchange(port, format!("md {key} I\r\n").as_bytes(), 0),
+                    b"HD\r\n"
+                );
+            }
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(12));
+            let racers: Vec<_> = (0..12)
+                .map(|_| {
+                    let (cmd, barrier) = (cmd.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        barrier.wait();
+                        s.write_all(cmd.as_bytes()).unwrap();
+                        let mut reply = Vec::new();
+                        let mut buf = [0u8; 256];
+                        while !reply.ends_with(b"\r\n") {
+                            let n = s.read(&mut buf).unwrap();
+                            assert!(n > 0, "closed");
+                            reply.extend_from_slice(&buf[..n]);
+                        }
+                        String::from_utf8(reply).unwrap()
+                    })
+                })
+                .collect();
+            let replies: Vec<String> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+            let wins = replies
+                .iter()
+                .filter(|r| r.trim_end().ends_with(" W"))
+                .count();
+            assert_eq!(wins, 1, "{cmd:?}: {replies:?}");
+            assert!(replies.iter().all(|r| r.starts_with("HD ")), "{replies:?}");
+        }
+    }
+}
+
+#[test]
 fn stats_items_slabs_sizes_match_memcached() {
     let Some(mc) = Memcached::start() else { return };
     let z = Zeus::start(2, "");

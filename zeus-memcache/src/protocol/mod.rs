@@ -1,11 +1,13 @@
-//! The classic text protocol, one command family per file. `step` takes the unread input of
-//! a connection and answers at most one command:
+//! The classic text protocol and memcached 1.6's meta commands (`meta/`: `mg ms md ma me
+//! mn`), one command family per file. `step` takes the unread input of a connection and
+//! answers at most one command:
 //!
 //! - a line ends at "\n" (a "\r" before it is dropped); a line with no "\n" within 2048 bytes
 //!   closes the connection unless it is a `get`/`gets` (large multigets), which may reach
 //!   `MAX_GET_LINE`;
 //! - tokens are split on spaces; like memcached, at most 23 count towards the argument check;
-//! - `noreply` silences every reply of the command it ends, errors included, as memcached's does;
+//! - `noreply` silences every reply of the command it ends, errors included, as memcached's does
+//!   (the meta `q` flag has its own, narrower rules: see `meta`);
 //! - a storage command waits until its whole value is buffered; a value that can never fit is
 //!   refused at once and its bytes are skipped as they arrive, never buffered.
 
