@@ -169,3 +169,67 @@ fn a_worker_dying_with_a_lock_empties_only_its_shard() {
         Stored::Stored
     );
 }
+
+#[test]
+fn meta_marks_survive_compaction_and_reset_on_rewrite() {
+    use super::meta::{FETCHED, STALE, TOKEN_SENT};
+    let st = small(false);
+    let now = now();
+    // "pre" sits before "marked" in its segment; once it is deleted, compaction moves
+    // "marked" (header included) to the segment's front.
+    st.store(Mode::Set, b"pre", 0, 0, &val(1000), now);
+    st.store(Mode::Set, b"marked", 3, 0, b"m\r\n", now);
+    let before = format!("{:?}", st.entry(b"marked", now, |e| format!("{e:?}")));
+    st.delete(b"pre", now);
+    st.entry(b"marked", now, |e| {
+        e.bump();
+        e.set_marks(e.meta().unwrap().marks | STALE | TOKEN_SENT);
+    });
+    // Fill the shard ring, delete the filler: compaction slides "marked" within its segment.
+    let mut keys = Vec::new();
+    for i in 0..200 {
+        let k = format!("fill{i}");
+        match st.store(Mode::Set, k.as_bytes(), 0, 0, &val(100_000), now) {
+            Stored::Stored => keys.push(k),
+            _ => break,
+        }
+    }
+    for k in &keys {
+        st.delete(k.as_bytes(), now);
+    }
+    for k in &keys {
+        st.store(Mode::Set, k.as_bytes(), 0, 0, &val(100_000), now);
+    }
+    let after = format!("{:?}", st.entry(b"marked", now, |e| format!("{e:?}")));
+    assert_ne!(before, after, "moved by compaction");
+    let m = st
+        .entry(b"marked", now, |e| e.meta())
+        .expect("kept (no evictions)");
+    assert_eq!(m.marks, FETCHED | STALE | TOKEN_SENT);
+    assert_eq!((m.flags, m.len), (3, 1));
+    st.store(Mode::Set, b"marked", 0, 0, b"n\r\n", now);
+    assert_eq!(st.entry(b"marked", now, |e| e.meta()).unwrap().marks, 0);
+}
+
+#[test]
+fn entry_put_overwrite_remove() {
+    let st = small(true);
+    let now = now();
+    let cas = st.entry(b"e", now, |e| {
+        assert!(e.meta().is_none());
+        e.put(9, 0, b"12\r\n", 0).unwrap()
+    });
+    st.entry(b"e", now, |e| {
+        assert_eq!(e.meta().unwrap().cas, cas);
+        assert!(e.overwrite(b"7 "));
+        assert!(!e.overwrite(b"123"), "lengths differ");
+        assert_ne!(e.meta().unwrap().cas, cas);
+        let mut v = Vec::new();
+        e.value(&mut v);
+        assert_eq!(v, b"7 \r\n");
+        e.remove();
+        assert!(e.meta().is_none());
+    });
+    assert!(st.entry(b"e", now, |e| e.meta()).is_none());
+    assert_eq!(st.usage().0, 0);
+}
