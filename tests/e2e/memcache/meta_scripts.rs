@@ -80,6 +80,11 @@ pub fn all() -> Vec<Vec<u8>> {
         "mg q1 q v\r\nmg q2 q v\r\nms q3 1 q\r\nx\r\nmg q3 q v k\r\nmd q3 q\r\nmd q3 q\r\nma q4 q\r\nget q3\r\nset q3 0 0 1\r\ny\r\nmg q3 v q\r\ndelete q3\r\n".into(),
         "set c1 5 100 2\r\nhi\r\nmg c1 v f t s\r\nms c1 3 T0\r\nbye\r\nget c1\r\nappend c1 0 0 1\r\n!\r\nmg c1 v\r\nincr c2 1\r\nma c2 N0\r\nincr c2 5\r\nmg c2 v\r\n".into(),
         "flush_all\r\nmg fl1 N30 v\r\nmg fl1 v\r\nflush_all\r\nmg fl1 v\r\nms fl1 1\r\nx\r\nflush_all 0\r\nma fl1 N0 v\r\n".into(),
+        // odd values and keys
+        "md m19 q\r\nmg m19 N30 O5 k v q\r\nmg m19 O6 k\r\nms !!! 1 b\r\nx\r\nmd !!! b\r\nma !!! b\r\nms IGE= 1 b\r\nx\r\nmg IGE= b k v\r\nme IGE= b\r\nmg\x20a\r\n".into(),
+        "ms m19 1 T-1\r\nx\r\nmg m19 v\r\nms m19 1 T2592001\r\nx\r\nmg m19 v\r\nms m19 1 F-1\r\nx\r\nms m19 1 T9999999999\r\nx\r\nmg m19 t\r\nms m19 1 T2147483648\r\nx\r\nmg m19\r\n".into(),
+        "ms m19 20\r\n18446744073709551615\r\nma m19 v\r\nmg m19 v\r\nma m19 MD D0 v\r\nma m19 D0 N0 J9 v\r\n".into(),
+        format!("ms {} 1 b\r\nx\r\nmg {} b\r\n", "QUFB".repeat(63), "QUFB".repeat(63)),
         // many meta commands in one packet
         (0..40).map(|i| format!("ms p{i} {} F{i} T0\r\n{}\r\nmg p{i} v f k O{i}\r\n", i % 5, "v".repeat(i % 5))).collect::<String>(),
     ];
