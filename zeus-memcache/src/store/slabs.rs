@@ -29,24 +29,28 @@ pub fn ntotal(klen: usize, vlen: usize, flags: u32) -> usize {
     ITEM_HEADER + klen + 1 + vlen + 8 + if flags == 0 { 0 } else { 4 }
 }
 
-/// Chunk size of class `cls` (1-based).
-pub fn chunk_size(cls: usize) -> usize {
+/// Chunk sizes of classes 1..=CLASSES (index 0 unused), as memcached computes them.
+const CHUNKS: [usize; CLASSES + 1] = {
+    let mut t = [0; CLASSES + 1];
     let mut chunk = ITEM_HEADER + 48;
-    for _ in 1..cls.min(CLASSES) {
+    let mut c = 1;
+    while c < CLASSES {
+        t[c] = chunk;
         chunk = ((chunk as f64 * 1.25) as usize).next_multiple_of(8);
+        c += 1;
     }
-    if cls >= CLASSES {
-        CHUNK_MAX
-    } else {
-        chunk
-    }
+    t[CLASSES] = CHUNK_MAX;
+    t
+};
+
+/// Chunk size of class `cls` (1-based; past the last class, the last class's).
+pub fn chunk_size(cls: usize) -> usize {
+    CHUNKS[cls.clamp(1, CLASSES)]
 }
 
 /// The class an item of `size` bytes goes to.
 pub fn class_of(size: usize) -> usize {
-    (1..CLASSES)
-        .find(|c| size <= chunk_size(*c))
-        .unwrap_or(CLASSES)
+    (1 + CHUNKS[1..].partition_point(|c| *c < size)).min(CLASSES)
 }
 
 /// Per-class counters memcached keeps in `stats slabs`.
@@ -129,8 +133,11 @@ impl Store {
 
     /// Marks a class as having held an item (memcached keeps a page for it from then on).
     pub(super) fn mark_class(&self, cls: usize) {
-        self.hdr(hdr::CLASS_USED)
-            .fetch_or(1 << cls, std::sync::atomic::Ordering::Relaxed);
+        let used = self.hdr(hdr::CLASS_USED);
+        // A plain load first: after warm-up the bit is set and the shared line stays clean.
+        if used.load(Relaxed) & (1 << cls) == 0 {
+            used.fetch_or(1 << cls, Relaxed);
+        }
     }
 
     /// Whether a class ever held an item.
@@ -214,5 +221,10 @@ mod tests {
         assert_eq!(class_of(394_841), 39);
         assert_eq!(class_of(2_000_000), 39);
         assert_eq!(ntotal(1, 3, 0), 61);
+        for size in [1, 95, 96, 97, 500, 5000, 524_288, 524_289] {
+            let c = class_of(size);
+            assert!(size <= chunk_size(c) || c == CLASSES);
+            assert!(c == 1 || size > chunk_size(c - 1), "{size} {c}");
+        }
     }
 }
