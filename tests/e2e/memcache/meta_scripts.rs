@@ -85,6 +85,10 @@ pub fn all() -> Vec<Vec<u8>> {
         "ms m19 1 T-1\r\nx\r\nmg m19 v\r\nms m19 1 T2592001\r\nx\r\nmg m19 v\r\nms m19 1 F-1\r\nx\r\nms m19 1 T9999999999\r\nx\r\nmg m19 t\r\nms m19 1 T2147483648\r\nx\r\nmg m19\r\n".into(),
         "ms m19 20\r\n18446744073709551615\r\nma m19 v\r\nmg m19 v\r\nma m19 MD D0 v\r\nma m19 D0 N0 J9 v\r\n".into(),
         format!("ms {} 1 b\r\nx\r\nmg {} b\r\n", "QUFB".repeat(63), "QUFB".repeat(63)),
+        // cases from memcached's own t/metaget.t
+        "mg foo m o o o o o o o o o\r\nms quiet\r\nma mc N0 C99999 v\r\nma mc N0 C99999 v\r\nms modetest 2 T120 MZ\r\ntt\r\nms toinv 1 T90 C0\r\nf\r\n".into(),
+        "md mi q\r\nma mi q D1\r\nms mi 1\r\n1\r\nma mi q D1\r\nma mi v\r\nma mu N90\r\nma mu N90 v t\r\n".into(),
+        "ms foo 2 T100\r\nna\r\nmg foo s\r\nmg foo s\r\nquit\r\nmg foo s\r\n".into(),
         // many meta commands in one packet
         (0..40).map(|i| format!("ms p{i} {} F{i} T0\r\n{}\r\nmg p{i} v f k O{i}\r\n", i % 5, "v".repeat(i % 5))).collect::<String>(),
     ];
