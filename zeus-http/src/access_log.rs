@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,12 +42,12 @@ impl AccessLog {
         !matches!(self, Self::Off)
     }
 
-    /// Logs one exchange (`bytes` = body bytes sent).
-    pub fn log(&mut self, req: &Request, status: u16, bytes: u64) {
+    /// Logs one exchange.
+    pub fn log(&mut self, entry: &Entry<'_>) {
         if !self.enabled() {
             return;
         }
-        let line = line(req, status, bytes, SystemTime::now());
+        let line = line(entry, SystemTime::now());
         let r = match self {
             Self::Off => Ok(()),
             Self::Stdout => io::stdout().lock().write_all(line.as_bytes()),
@@ -58,27 +59,92 @@ impl AccessLog {
     }
 }
 
-/// One combined-format line, newline included.
-pub fn line(req: &Request, status: u16, bytes: u64, now: SystemTime) -> String {
-    let quote = |s: Option<&str>| match s {
-        Some(v) => v.replace('\\', "\\\\").replace('"', "\\\""),
-        None => "-".into(),
-    };
-    let size = if bytes == 0 {
-        "-".to_string()
-    } else {
-        bytes.to_string()
-    };
+/// What one line records.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// The client.
+    pub peer: IpAddr,
+    /// The request line (`GET /a?b HTTP/1.1`) as received; empty if none was (logged `-`).
+    pub request: &'a [u8],
+    /// Status sent.
+    pub status: u16,
+    /// Body bytes sent.
+    pub bytes: u64,
+    /// `Referer`, if sent.
+    pub referer: Option<&'a [u8]>,
+    /// `User-Agent`, if sent.
+    pub agent: Option<&'a [u8]>,
+}
+
+/// The request line of a parsed request, as the log shows it.
+pub fn request_line(req: &Request) -> String {
     format!(
-        "{} - - [{}] \"{} {} HTTP/1.{}\" {status} {size} \"{}\" \"{}\"\n",
-        req.peer.ip(),
-        clf_time(now),
+        "{} {} HTTP/1.{}",
         req.method,
-        quote(Some(&req.target())),
-        req.minor_version,
-        quote(req.header("referer")),
-        quote(req.header("user-agent")),
+        req.target(),
+        req.minor_version
     )
+}
+
+impl<'a> Entry<'a> {
+    /// A handled request; `line` is its `request_line`.
+    pub fn of(req: &'a Request, line: &'a str, status: u16, bytes: u64) -> Self {
+        let field = |name| {
+            req.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_slice())
+        };
+        Self {
+            peer: req.peer.ip(),
+            request: line.as_bytes(),
+            status,
+            bytes,
+            referer: field("referer"),
+            agent: field("user-agent"),
+        }
+    }
+}
+
+/// Quotes a field as nginx does: `"` and `\` escaped with `\`, other bytes outside
+/// printable ASCII as `\xHH`, so a hostile request cannot forge a line; `-` when absent.
+fn quoted(v: Option<&[u8]>, out: &mut String) {
+    use std::fmt::Write as _;
+    out.push('"');
+    match v {
+        None | Some([]) => out.push('-'),
+        Some(v) => {
+            for &c in v {
+                match c {
+                    b'"' | b'\\' => {
+                        out.push('\\');
+                        out.push(c as char);
+                    }
+                    0x20..=0x7e => out.push(c as char),
+                    _ => {
+                        let _ = write!(out, "\\x{c:02X}");
+                    }
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// One combined-format line, newline included.
+pub fn line(e: &Entry<'_>, now: SystemTime) -> String {
+    let mut out = format!("{} - - [{}] ", e.peer, clf_time(now));
+    quoted(Some(e.request), &mut out);
+    if e.bytes == 0 {
+        out.push_str(&format!(" {} - ", e.status));
+    } else {
+        out.push_str(&format!(" {} {} ", e.status, e.bytes));
+    }
+    quoted(e.referer, &mut out);
+    out.push(' ');
+    quoted(e.agent, &mut out);
+    out.push('\n');
+    out
 }
 
 /// `10/Oct/2000:13:55:36 +0000`.
@@ -130,10 +196,28 @@ mod tests {
             peer: "127.0.0.1:5".parse().unwrap(),
         };
         let t = UNIX_EPOCH + std::time::Duration::from_secs(971_186_136);
+        let rl = request_line(&req);
         assert_eq!(
-            line(&req, 200, 2326, t),
+            line(&Entry::of(&req, &rl, 200, 2326), t),
             "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.1\" 200 2326 \"-\" \"curl/8 \\\"x\\\"\"\n"
         );
+        let raw = Entry {
+            peer: "::1".parse().unwrap(),
+            request: b"GET /\x01\"\xff",
+            status: 400,
+            bytes: 0,
+            referer: None,
+            agent: None,
+        };
+        assert_eq!(
+            line(&raw, t),
+            "::1 - - [10/Oct/2000:13:55:36 +0000] \"GET /\\x01\\\"\\xFF\" 400 - \"-\" \"-\"\n"
+        );
+        let none = Entry {
+            request: b"",
+            ..raw
+        };
+        assert!(line(&none, t).contains("] \"-\" 400 - "));
         assert_eq!(
             clf_time(UNIX_EPOCH + std::time::Duration::from_secs(1_709_208_000)),
             "29/Feb/2024:12:00:00 +0000"

@@ -24,8 +24,8 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use zeus_core::service::{ListenSpec, Service};
 use zeus_core::worker::WorkerCtx;
 
-use crate::access_log::AccessLog;
-use crate::conn::{Conn, Next};
+use crate::access_log::{request_line, AccessLog, Entry};
+use crate::conn::{Conn, Exchange, Next};
 use crate::handler::{Route, Router};
 use crate::request::Request;
 use crate::response::Response;
@@ -241,14 +241,14 @@ impl Loop<'_> {
             return Ok(());
         };
         let svc = self.svc;
-        let log = &mut self.log;
-        let mut handle = |req: &Request| answer(svc, ctx, log, req);
-        let next = slot.conn.drive(
-            &svc.cfg.limits,
-            &svc.cfg.timeouts,
-            self.draining,
-            &mut handle,
-        );
+        let mut x = Worker {
+            svc,
+            ctx,
+            log: &mut self.log,
+        };
+        let next = slot
+            .conn
+            .drive(&svc.cfg.limits, &svc.cfg.timeouts, self.draining, &mut x);
         if next == Next::Close {
             self.close(i);
             return Ok(());
@@ -289,42 +289,58 @@ impl Loop<'_> {
     }
 }
 
-/// One request: routed, counted as a task, logged.
-fn answer(
-    svc: &HttpService,
-    ctx: &mut WorkerCtx<'_>,
-    log: &mut AccessLog,
-    req: &Request,
-) -> (Response, bool) {
-    let route = svc.router.route(&req.path);
-    // Taken before the task starts: the task guard holds the context.
-    let status = match route {
-        Route::Status => ctx.service_status(),
-        Route::Handler(_) => None,
-    };
-    let resp = {
-        let _task = ctx.task(&format!("{} {}", req.method, truncate(&req.path, 80)));
-        match route {
-            Route::Status => status_page::respond(req, status.as_ref()),
-            Route::Handler(h) => {
-                catch_unwind(AssertUnwindSafe(|| h.handle(req))).unwrap_or_else(|_| {
-                    tracing::error!(path = %req.path, "handler panicked");
-                    Response::text(500, "internal server error\n")
-                })
-            }
-        }
-    };
-    if log.enabled() {
-        let bytes = if req.method == "HEAD" {
-            0
-        } else {
-            resp.body.len().unwrap_or(0) // a stream's size is not known here
+/// A worker's side of its connections' exchanges.
+struct Worker<'a, 'w, 's> {
+    svc: &'s HttpService,
+    ctx: &'a mut WorkerCtx<'w>,
+    log: &'a mut AccessLog,
+}
+
+impl Exchange for Worker<'_, '_, '_> {
+    /// One request: routed, counted as a task, logged.
+    fn answer(&mut self, req: &Request) -> (Response, bool) {
+        let (svc, ctx) = (self.svc, &mut *self.ctx);
+        let route = svc.router.route(&req.path);
+        // Taken before the task starts: the task guard holds the context.
+        let status = match route {
+            Route::Status => ctx.service_status(),
+            Route::Handler(_) => None,
         };
-        log.log(req, resp.status, bytes);
+        let resp = {
+            let _task = ctx.task(&format!("{} {}", req.method, truncate(&req.path, 80)));
+            match route {
+                Route::Status => status_page::respond(req, status.as_ref()),
+                Route::Handler(h) => catch_unwind(AssertUnwindSafe(|| h.handle(req)))
+                    .unwrap_or_else(|_| {
+                        tracing::error!(path = %req.path, "handler panicked");
+                        Response::text(500, "internal server error\n")
+                    }),
+            }
+        };
+        if self.log.enabled() {
+            let bytes = if req.method == "HEAD" {
+                0
+            } else {
+                resp.body.len().unwrap_or(0) // a stream's size is not known here
+            };
+            let line = request_line(req);
+            self.log.log(&Entry::of(req, &line, resp.status, bytes));
+        }
+        // The task that reaches max_process_tasks is answered with `Connection: close`: the
+        // worker is about to drain, and a client must not send more on this connection.
+        (resp, !ctx.recycle_due())
     }
-    // The task that reaches max_process_tasks is answered with `Connection: close`: the
-    // worker is about to drain, and a client must not send more on this connection.
-    (resp, !ctx.recycle_due())
+
+    fn refused(&mut self, peer: SocketAddr, line: &[u8], status: u16, bytes: u64) {
+        self.log.log(&Entry {
+            peer: peer.ip(),
+            request: line,
+            status,
+            bytes,
+            referer: None,
+            agent: None,
+        });
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::start;
-use crate::util::{request, HttpConn, SOON};
+use crate::util::{request, wait_for, HttpConn, SOON};
 
 /// Sends `raw` on a new connection, expects `status`, then the connection closed.
 fn refused(port: u16, raw: &str, status: u16) -> crate::util::HttpResponse {
@@ -64,6 +64,39 @@ fn errors_get_their_status_codes() {
     );
     refused(p, "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505);
     refused(p, "GET / HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n", 417);
+    refused(p, "\x01\"x\r\n\r\n", 400);
+    refused(p, &format!("GET /{}", "b".repeat(400)), 414);
+
+    // Every refusal has its access log line, with the request line as received (escaped).
+    let long = format!("\"GET /{} HTTP/1.1\" 414 ", "a".repeat(300));
+    let partial = format!("\"GET /{}\" 414 ", "b".repeat(400));
+    let want = [
+        "\"GARBAGE\" 400 ",
+        "\"GET / HTTP/1.1\" 400 ",
+        "\"POST /x HTTP/1.1\" 411 ",
+        "\"POST /x HTTP/1.1\" 413 ",
+        &long,
+        "\"GET / HTTP/1.1\" 431 ",
+        "\"BREW /pot HTTP/1.1\" 501 ",
+        "\"GET / HTTP/2.0\" 505 ",
+        "\"GET / HTTP/1.1\" 417 ",
+        "\"\\x01\\\"x\" 400 ",
+        &partial,
+    ];
+    let log = wait_for("the refusals' log lines", SOON, || {
+        let text = std::fs::read_to_string(w.site.access_log()).unwrap_or_default();
+        want.iter().all(|w| text.contains(w)).then_some(text)
+    });
+    let n413 = log.lines().filter(|l| l.contains("\" 413 ")).count();
+    assert_eq!(n413, 2, "a Content-Length and a chunked 413:\n{log}");
+    assert!(
+        log.lines().all(
+            |l| l.starts_with("127.0.0.1 - - [") && l.ends_with(" \"-\" \"-\"")
+                || l.contains("PUT /hello.txt")
+                || l.contains("GET /hello.txt")
+        ),
+        "{log}"
+    );
 }
 
 #[test]
