@@ -18,13 +18,14 @@
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use zeus_core::service::{ListenSpec, Service};
 use zeus_core::worker::WorkerCtx;
 
-use crate::access_log::{request_line, AccessLog, Entry};
+use crate::access_log::{request_line, AccessLogger, Entry};
 use crate::conn::{Conn, Exchange, Next};
 use crate::handler::{Route, Router};
 use crate::request::Request;
@@ -43,6 +44,8 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 pub struct HttpService {
     cfg: HttpConfig,
     router: Router,
+    /// The registered logger `logger_adapter` names, if not a built-in one.
+    custom_logger: Option<Arc<dyn AccessLogger>>,
 }
 
 impl std::fmt::Debug for HttpService {
@@ -57,7 +60,17 @@ impl std::fmt::Debug for HttpService {
 impl HttpService {
     /// A service from a validated configuration and its router.
     pub fn new(cfg: HttpConfig, router: Router) -> Self {
-        Self { cfg, router }
+        Self {
+            cfg,
+            router,
+            custom_logger: None,
+        }
+    }
+
+    /// Uses `logger` for `logger_adapter` when it is not built in.
+    pub fn with_logger(mut self, logger: Option<Arc<dyn AccessLogger>>) -> Self {
+        self.custom_logger = logger;
+        self
     }
 }
 
@@ -71,7 +84,12 @@ impl Service for HttpService {
     }
 
     fn serve(&self, ctx: &mut WorkerCtx<'_>) -> io::Result<()> {
-        let log = AccessLog::open(&self.cfg.settings.access_log)?;
+        let st = &self.cfg.settings;
+        let log = crate::access_log::open(
+            &st.logger_adapter,
+            &st.access_log,
+            self.custom_logger.as_ref(),
+        )?;
         // Accepted sockets inherit TCP_NODELAY from their listener: set once, not per accept.
         for l in ctx.listeners() {
             nix::sys::socket::setsockopt(l, nix::sys::socket::sockopt::TcpNoDelay, &true)?;
@@ -109,7 +127,7 @@ struct Loop<'s> {
     stop_fired: bool,
     /// The earliest connection deadline (or a second from the last sweep).
     next_sweep: Instant,
-    log: AccessLog,
+    log: Option<Arc<dyn AccessLogger>>,
 }
 
 impl Loop<'_> {
@@ -244,7 +262,7 @@ impl Loop<'_> {
         let mut x = Worker {
             svc,
             ctx,
-            log: &mut self.log,
+            log: self.log.as_deref(),
         };
         let next = slot
             .conn
@@ -293,7 +311,7 @@ impl Loop<'_> {
 struct Worker<'a, 'w, 's> {
     svc: &'s HttpService,
     ctx: &'a mut WorkerCtx<'w>,
-    log: &'a mut AccessLog,
+    log: Option<&'a dyn AccessLogger>,
 }
 
 impl Exchange for Worker<'_, '_, '_> {
@@ -317,14 +335,14 @@ impl Exchange for Worker<'_, '_, '_> {
                     }),
             }
         };
-        if self.log.enabled() {
+        if let Some(log) = self.log {
             let bytes = if req.method == "HEAD" {
                 0
             } else {
                 resp.body.len().unwrap_or(0) // a stream's size is not known here
             };
             let line = request_line(req);
-            self.log.log(&Entry::of(req, &line, resp.status, bytes));
+            log.log(&Entry::of(req, &line, resp.status, bytes));
         }
         // The task that reaches max_process_tasks is answered with `Connection: close`: the
         // worker is about to drain, and a client must not send more on this connection.
@@ -332,13 +350,17 @@ impl Exchange for Worker<'_, '_, '_> {
     }
 
     fn refused(&mut self, peer: SocketAddr, line: &[u8], status: u16, bytes: u64) {
-        self.log.log(&Entry {
+        let Some(log) = self.log else {
+            return;
+        };
+        log.log(&Entry {
             peer: peer.ip(),
             request: line,
             status,
             bytes,
             referer: None,
             agent: None,
+            time: std::time::SystemTime::now(),
         });
     }
 }

@@ -155,3 +155,34 @@ fn status_page_formats_and_access_log() {
         "{line}"
     );
 }
+
+#[test]
+fn logger_adapter_zeus_sends_access_lines_through_the_zeus_log() {
+    let w = start(
+        "http-zeuslog",
+        "process",
+        "access_log = \"\"\nlogger_adapter = \"zeus\"\nmax_head_bytes = 8192",
+    );
+    let long_agent = "a".repeat(2000);
+    let r = request(
+        w.port,
+        &format!("GET /hello.txt HTTP/1.1\r\nHost: t\r\nUser-Agent: {long_agent}\r\n\r\n"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        request(w.port, "GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        400
+    );
+    w.zeus.wait_log(&format!(
+        "\"GET /hello.txt HTTP/1.1\" 200 12 \"-\" \"{long_agent}\""
+    ));
+    w.zeus.wait_log("\"GET /%zz HTTP/1.1\" 400 ");
+    let log = w.zeus.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("GET /hello.txt"))
+        .expect("the line");
+    // An info event of zeus's log, from a worker (its span), written by the scheduler.
+    assert!(line.contains("INFO") && line.contains("worker{"), "{line}");
+    assert!(!std::path::Path::new(&w.site.access_log()).exists());
+}

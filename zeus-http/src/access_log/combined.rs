@@ -1,63 +1,11 @@
-//! The access log, in the combined log format (Apache's `combined`, nginx's default):
+//! The combined log format (Apache's `combined`, nginx's default):
 //! `host - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 2326 "referer" "agent"`.
-//! Times are UTC. Each line is one `write(2)` on a file opened `O_APPEND`, so lines of
-//! different workers never interleave.
+//! Times are UTC; fields are escaped so that no request can forge or split a line.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::request::Request;
-
-/// Where log lines go.
-#[derive(Debug)]
-pub enum AccessLog {
-    /// Not logged.
-    Off,
-    /// Standard output.
-    Stdout,
-    /// An append-only file.
-    File(File),
-}
-
-impl AccessLog {
-    /// From the `access_log` setting: empty (off), `stdout`, or a path.
-    pub fn open(setting: &str) -> io::Result<Self> {
-        Ok(match setting {
-            "" => Self::Off,
-            "stdout" => Self::Stdout,
-            p => Self::File(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(Path::new(p))?,
-            ),
-        })
-    }
-
-    /// Whether lines are written at all.
-    pub fn enabled(&self) -> bool {
-        !matches!(self, Self::Off)
-    }
-
-    /// Logs one exchange.
-    pub fn log(&mut self, entry: &Entry<'_>) {
-        if !self.enabled() {
-            return;
-        }
-        let line = line(entry, SystemTime::now());
-        let r = match self {
-            Self::Off => Ok(()),
-            Self::Stdout => io::stdout().lock().write_all(line.as_bytes()),
-            Self::File(f) => f.write_all(line.as_bytes()),
-        };
-        if let Err(e) = r {
-            tracing::warn!("access log write failed: {e}");
-        }
-    }
-}
 
 /// What one line records.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +22,8 @@ pub struct Entry<'a> {
     pub referer: Option<&'a [u8]>,
     /// `User-Agent`, if sent.
     pub agent: Option<&'a [u8]>,
+    /// When the reply was queued.
+    pub time: SystemTime,
 }
 
 /// The request line of a parsed request, as the log shows it.
@@ -102,6 +52,7 @@ impl<'a> Entry<'a> {
             bytes,
             referer: field("referer"),
             agent: field("user-agent"),
+            time: SystemTime::now(),
         }
     }
 }
@@ -132,8 +83,8 @@ fn quoted(v: Option<&[u8]>, out: &mut String) {
 }
 
 /// One combined-format line, newline included.
-pub fn line(e: &Entry<'_>, now: SystemTime) -> String {
-    let mut out = format!("{} - - [{}] ", e.peer, clf_time(now));
+pub fn line(e: &Entry<'_>) -> String {
+    let mut out = format!("{} - - [{}] ", e.peer, clf_time(e.time));
     quoted(Some(e.request), &mut out);
     if e.bytes == 0 {
         out.push_str(&format!(" {} - ", e.status));
@@ -197,8 +148,12 @@ mod tests {
         };
         let t = UNIX_EPOCH + std::time::Duration::from_secs(971_186_136);
         let rl = request_line(&req);
+        let e = Entry {
+            time: t,
+            ..Entry::of(&req, &rl, 200, 2326)
+        };
         assert_eq!(
-            line(&Entry::of(&req, &rl, 200, 2326), t),
+            line(&e),
             "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.1\" 200 2326 \"-\" \"curl/8 \\\"x\\\"\"\n"
         );
         let raw = Entry {
@@ -208,16 +163,17 @@ mod tests {
             bytes: 0,
             referer: None,
             agent: None,
+            time: t,
         };
         assert_eq!(
-            line(&raw, t),
+            line(&raw),
             "::1 - - [10/Oct/2000:13:55:36 +0000] \"GET /\\x01\\\"\\xFF\" 400 - \"-\" \"-\"\n"
         );
         let none = Entry {
             request: b"",
             ..raw
         };
-        assert!(line(&none, t).contains("] \"-\" 400 - "));
+        assert!(line(&none).contains("] \"-\" 400 - "));
         assert_eq!(
             clf_time(UNIX_EPOCH + std::time::Duration::from_secs(1_709_208_000)),
             "29/Feb/2024:12:00:00 +0000"
