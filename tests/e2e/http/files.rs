@@ -14,9 +14,8 @@ fn get(port: u16, path: &str, extra: &str) -> crate::util::HttpResponse {
     )
 }
 
-#[test]
-fn files_validators_and_ranges() {
-    let w = start("http-files", "process", "");
+fn files_validators_and_ranges(mpm: &str) {
+    let w = start(&format!("http-files-{mpm}"), mpm, "");
     let p = w.port;
     let r = get(p, "/hello.txt", "");
     assert_eq!(r.status, 200);
@@ -81,9 +80,8 @@ fn files_validators_and_ranges() {
     );
 }
 
-#[test]
-fn blocked_hidden_and_traversal_requests_are_refused() {
-    let w = start("http-traversal", "process", "");
+fn blocked_hidden_and_traversal_requests_are_refused(mpm: &str) {
+    let w = start(&format!("http-traversal-{mpm}"), mpm, "");
     let p = w.port;
     let cases: [(&str, u16); 16] = [
         ("/app.php", 403),
@@ -148,9 +146,8 @@ assert (r.status, r.read()) == (206, data[:1])
 print("ok")
 "#;
 
-#[test]
-fn multiple_ranges_are_served_as_multipart_byteranges() {
-    let w = start("http-multirange", "process", "");
+fn multiple_ranges_are_served_as_multipart_byteranges(mpm: &str) {
+    let w = start(&format!("http-multirange-{mpm}"), mpm, "");
     let p = w.port;
     let hello = w.site.root().join("hello.txt");
     let cases: [(&str, &str, usize); 3] = [
@@ -234,3 +231,9 @@ fn multiple_ranges_are_served_as_multipart_byteranges() {
         416
     );
 }
+
+per_mpm!(
+    files_validators_and_ranges,
+    blocked_hidden_and_traversal_requests_are_refused,
+    multiple_ranges_are_served_as_multipart_byteranges,
+);

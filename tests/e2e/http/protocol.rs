@@ -18,9 +18,8 @@ fn refused(port: u16, raw: &str, status: u16) -> crate::util::HttpResponse {
     r
 }
 
-#[test]
-fn errors_get_their_status_codes() {
-    let w = start("http-errors", "process", "");
+fn errors_get_their_status_codes(mpm: &str) {
+    let w = start(&format!("http-errors-{mpm}"), mpm, "");
     let p = w.port;
     refused(p, "GARBAGE\r\n\r\n", 400);
     refused(p, "GET / HTTP/1.1\r\n\r\n", 400); // no Host
@@ -99,9 +98,8 @@ fn errors_get_their_status_codes() {
     );
 }
 
-#[test]
-fn request_smuggling_is_refused() {
-    let w = start("http-smuggle", "process", "");
+fn request_smuggling_is_refused(mpm: &str) {
+    let w = start(&format!("http-smuggle-{mpm}"), mpm, "");
     let p = w.port;
     // CL.TE and TE.CL: both headers at once is refused, whatever the order.
     let smuggled = "GET /.env HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -137,9 +135,8 @@ fn request_smuggling_is_refused() {
     );
 }
 
-#[test]
-fn pipelining_persistence_chunked_and_continue() {
-    let w = start("http-pipeline", "process", "");
+fn pipelining_persistence_chunked_and_continue(mpm: &str) {
+    let w = start(&format!("http-pipeline-{mpm}"), mpm, "");
     let p = w.port;
     // Three pipelined requests in one write: answered in order on one connection.
     let mut c = HttpConn::connect(p);
@@ -196,3 +193,9 @@ fn pipelining_persistence_chunked_and_continue() {
         200
     );
 }
+
+per_mpm!(
+    errors_get_their_status_codes,
+    request_smuggling_is_refused,
+    pipelining_persistence_chunked_and_continue,
+);
