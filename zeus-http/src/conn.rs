@@ -176,7 +176,7 @@ impl Conn {
 
     /// Reads what the socket has (up to the budget); true if any byte arrived.
     fn read_in(&mut self, lim: &Limits) -> io::Result<bool> {
-        let cap = lim.max_head_bytes + lim.max_body_bytes.min(64 << 20) as usize + 64 * 1024;
+        let cap = read_cap(lim);
         let mut buf = [0u8; 16 * 1024];
         let mut got = 0;
         while got < READ_BUDGET && self.inbuf.len() < cap {
@@ -333,4 +333,14 @@ fn first_line(buf: &[u8]) -> &[u8] {
     let line = buf.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     &line[..line.len().min(MAX_LOGGED_LINE)]
+}
+
+/// Most bytes a connection buffers: room for a whole head and body (a pending chunked body
+/// needs at most its limit plus `body::MAX_FRAMING` and a line). An incomplete request never
+/// fills it, so a readable socket is never left unread (level-triggered, that would spin).
+pub(crate) fn read_cap(lim: &Limits) -> usize {
+    let body = usize::try_from(lim.max_body_bytes).unwrap_or(usize::MAX);
+    lim.max_head_bytes
+        .saturating_add(body)
+        .saturating_add(64 * 1024)
 }
