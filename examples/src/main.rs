@@ -8,12 +8,14 @@
 //!   of `lru`);
 //! - plugin `worker_cap` (option `max_workers`): vetoes worker creation beyond a cap;
 //! - handler `json_api` (a small JSON API) for zeus-http's `http` adapter, mountable with
-//!   `mounts = { "/api" = "json_api" }`.
+//!   `mounts = { "/api" = "json_api" }`;
+//! - access logger `json_log` for the same adapter (`logger_adapter = "json_log"`): JSON lines.
 //!
 //! The command line, configuration layers and exit codes are zeus's own (`zeus_cli::run`).
 
 mod crashy;
 mod json_api;
+mod json_log;
 mod leaky;
 mod newest_first;
 mod uppercase;
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     // `zeus_cli::zeus()` has `http` without handlers; this replaces it with one that has ours.
     zeus_http::Http::new()
         .handler("json_api", Arc::new(json_api::JsonApi))
+        .access_logger("json_log", Arc::new(json_log::JsonLog))
         .register(&mut zeus);
     zeus_cli::run(&zeus)
 }

@@ -358,6 +358,52 @@ fn the_json_api_handler_is_mounted_by_name_and_answers() {
 }
 
 #[test]
+fn a_registered_access_logger_is_chosen_by_logger_adapter() {
+    let port = free_port();
+    let z = Instance::start(
+        "json-log",
+        &format!(
+            "{}[services.web]\nscheduler_name = \"s\"\nservice_adapter = \"http\"\n\
+             [services.web.service_settings]\nlisten_port = {port}\nlogger_adapter = \"json_log\"\n",
+            pool("process", "")
+        ),
+    );
+    let hello = http(
+        port,
+        "GET /zeus.css?v=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(hello.starts_with("HTTP/1.1 200 OK\r\n"), "{hello}");
+    let refused = http(port, "BREW / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(refused.starts_with("HTTP/1.1 501 "), "{refused}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let log = dir_log(&z);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let has = |req: &str, status: u64| {
+            lines
+                .iter()
+                .any(|v| v["request"] == req && v["status"] == status && v["peer"] == "127.0.0.1")
+        };
+        if has("GET /zeus.css?v=1 HTTP/1.1", 200) && has("BREW / HTTP/1.1", 501) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no JSON access lines in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn dir_log(z: &Instance) -> PathBuf {
+    z.dir.join("zeus.log")
+}
+
+#[test]
 fn a_mount_naming_an_unregistered_handler_is_refused() {
     let dir = std::env::temp_dir().join(format!("zeus-example-{}-badmount", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -384,5 +430,34 @@ fn a_mount_naming_an_unregistered_handler_is_refused() {
         "{err}"
     );
     assert!(err.contains("registered: json_api"), "{err}");
+    // The same for a logger, and access_log beside a logger that does not use it.
+    std::fs::write(
+        &config,
+        format!(
+            "run_dir = \"{}/run\"\n[schedulers.s]\n[services.web]\nscheduler_name = \"s\"\nservice_adapter = \"http\"\n\
+             [services.web.service_settings]\nlisten_port = {}\nlogger_adapter = \"nope\"\n\
+             [services.w2]\nscheduler_name = \"s\"\nservice_adapter = \"http\"\n\
+             [services.w2.service_settings]\nlisten_port = {}\nlogger_adapter = \"json_log\"\naccess_log = \"a.log\"\n",
+            dir.display(),
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["-c", config.to_str().unwrap(), "start"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("services.web.service_settings.logger_adapter")
+            && err.contains("known: file, zeus, json_log"),
+        "{err}"
+    );
+    assert!(
+        err.contains("services.w2.service_settings.access_log"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,14 +17,32 @@ pub struct Decoded {
     pub used: usize,
 }
 
+/// Most bytes of chunked framing (size lines, extensions, CRLFs, trailers) in one body:
+/// without it, a client could send one-byte chunks with long extensions, or endless
+/// trailers, and make the connection buffer far more than `limit` while the body is
+/// incomplete.
+pub const MAX_FRAMING: usize = 32 * 1024;
+/// Longest unterminated chunk-size or trailer line.
+pub const MAX_LINE: usize = 4096;
+
 /// Decodes a chunked body at the start of `buf`; `Ok(None)` while it is incomplete.
+///
+/// Bound: `Ok(None)` only while `buf` holds at most `limit + MAX_FRAMING + MAX_LINE + 2`
+/// bytes, so a connection's buffer for a pending chunked body is bounded.
 pub fn decode_chunked(buf: &[u8], limit: u64) -> Result<Option<Decoded>, HttpError> {
     let mut body = Vec::new();
     let mut pos = 0;
     loop {
+        if pos - body.len() > MAX_FRAMING {
+            return Err(HttpError::BadRequest("chunked framing too large"));
+        }
         let Some(line_end) = find_crlf(&buf[pos..]) else {
             return guard_line(&buf[pos..]);
         };
+        if line_end > MAX_LINE {
+            // The same limit as on an unterminated line: how the bytes arrived must not matter.
+            return Err(HttpError::BadRequest("chunk line too long"));
+        }
         let line = &buf[pos..pos + line_end];
         let size = chunk_size(line)?;
         pos += line_end + 2;
@@ -49,9 +67,15 @@ pub fn decode_chunked(buf: &[u8], limit: u64) -> Result<Option<Decoded>, HttpErr
 /// Skips trailer fields up to the empty line that ends the message.
 fn trailers(buf: &[u8], mut pos: usize, body: Vec<u8>) -> Result<Option<Decoded>, HttpError> {
     loop {
+        if pos - body.len() > MAX_FRAMING {
+            return Err(HttpError::BadRequest("chunked framing too large"));
+        }
         let Some(end) = find_crlf(&buf[pos..]) else {
             return guard_line(&buf[pos..]);
         };
+        if end > MAX_LINE {
+            return Err(HttpError::BadRequest("trailer line too long"));
+        }
         pos += end + 2;
         if end == 0 {
             return Ok(Some(Decoded { body, used: pos }));
@@ -61,7 +85,7 @@ fn trailers(buf: &[u8], mut pos: usize, body: Vec<u8>) -> Result<Option<Decoded>
 
 /// An unterminated line may not grow without bound.
 fn guard_line(rest: &[u8]) -> Result<Option<Decoded>, HttpError> {
-    if rest.len() > 4096 {
+    if rest.len() > MAX_LINE {
         return Err(HttpError::BadRequest("chunk line too long"));
     }
     Ok(None)
@@ -118,6 +142,36 @@ mod tests {
                 .unwrap_err()
                 .status(),
             400
+        );
+    }
+
+    #[test]
+    fn framing_overhead_is_bounded() {
+        // One-byte chunks with long extensions: refused once the framing passes MAX_FRAMING.
+        let ext = format!("1;{}\r\nx\r\n", "e".repeat(1000));
+        let many = ext.repeat(MAX_FRAMING / 1000 + 2);
+        assert_eq!(
+            decode_chunked(many.as_bytes(), 1 << 20)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let trailers = format!("0\r\n{}", "T: v\r\n".repeat(MAX_FRAMING / 6 + 2));
+        assert_eq!(
+            decode_chunked(trailers.as_bytes(), 100)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        // Below the bound, the same shapes wait or decode.
+        let few = format!("{}0\r\n\r\n", ext.repeat(10));
+        assert_eq!(
+            decode_chunked(few.as_bytes(), 100)
+                .unwrap()
+                .unwrap()
+                .body
+                .len(),
+            10
         );
     }
 }

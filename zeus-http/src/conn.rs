@@ -48,6 +48,19 @@ pub enum Next {
     Close,
 }
 
+/// What a connection asks of its worker.
+pub trait Exchange {
+    /// Answers one request; also says whether the connection may persist after it.
+    fn answer(&mut self, req: &Request) -> (Response, bool);
+
+    /// A protocol error was answered with `status` (`bytes` of body) before any handler saw
+    /// the request; `line` is the request line as received, or empty.
+    fn refused(&mut self, peer: SocketAddr, line: &[u8], status: u16, bytes: u64);
+}
+
+/// The longest request line a refusal reports (a 414's line is long by definition).
+const MAX_LOGGED_LINE: usize = 1024;
+
 /// A client connection.
 #[derive(Debug)]
 pub struct Conn {
@@ -100,14 +113,14 @@ impl Conn {
         self.out.pending()
     }
 
-    /// Reads, handles every complete request, writes; `handle` answers one request, and says
-    /// whether the connection may persist after it.
+    /// Reads, handles every complete request, writes; `x` answers requests and hears of
+    /// refusals.
     pub fn drive(
         &mut self,
         lim: &Limits,
         t: &Timeouts,
         draining: bool,
-        handle: &mut dyn FnMut(&Request) -> (Response, bool),
+        x: &mut dyn Exchange,
     ) -> Next {
         if !self.has_output() && !self.eof {
             match self.read_in(lim) {
@@ -119,7 +132,7 @@ impl Conn {
             }
         }
         loop {
-            self.process(lim, t, draining, handle);
+            self.process(lim, t, draining, x);
             match self.flush(t) {
                 Ok(true) => {}
                 Ok(false) => return Next::Write,
@@ -163,7 +176,7 @@ impl Conn {
 
     /// Reads what the socket has (up to the budget); true if any byte arrived.
     fn read_in(&mut self, lim: &Limits) -> io::Result<bool> {
-        let cap = lim.max_head_bytes + lim.max_body_bytes.min(64 << 20) as usize + 64 * 1024;
+        let cap = read_cap(lim);
         let mut buf = [0u8; 16 * 1024];
         let mut got = 0;
         while got < READ_BUDGET && self.inbuf.len() < cap {
@@ -188,13 +201,7 @@ impl Conn {
     }
 
     /// Turns buffered bytes into queued responses, in order, while output is small.
-    fn process(
-        &mut self,
-        lim: &Limits,
-        t: &Timeouts,
-        draining: bool,
-        handle: &mut dyn FnMut(&Request) -> (Response, bool),
-    ) {
+    fn process(&mut self, lim: &Limits, t: &Timeouts, draining: bool, x: &mut dyn Exchange) {
         while !self.close_after && self.out.accepts_more() {
             let head = match self.pending.take() {
                 Some(h) => h,
@@ -220,16 +227,19 @@ impl Conn {
                             self.enter(Phase::Head, t);
                             return;
                         }
-                        Err(e) => return self.fail(&e),
+                        Err(e) => {
+                            let line = first_line(&self.inbuf).to_vec();
+                            return self.fail(&e, &line, x);
+                        }
                     }
                 }
             };
-            let Some((head, body)) = self.take_body(head, lim, t) else {
+            let Some((head, body)) = self.take_body(head, lim, t, x) else {
                 return;
             };
             let mut req = head.request;
             req.body = body;
-            let (resp, may_keep) = handle(&req);
+            let (resp, may_keep) = x.answer(&req);
             let keep = head.keep_alive && may_keep && !draining;
             self.queue(resp, req.method == "HEAD", keep, req.minor_version == 0);
             self.enter(Phase::Writing, t);
@@ -237,7 +247,13 @@ impl Conn {
     }
 
     /// The body of `head` if complete; otherwise keeps `head` pending (and may send 100).
-    fn take_body(&mut self, head: Head, lim: &Limits, t: &Timeouts) -> Option<(Head, Vec<u8>)> {
+    fn take_body(
+        &mut self,
+        head: Head,
+        lim: &Limits,
+        t: &Timeouts,
+        x: &mut dyn Exchange,
+    ) -> Option<(Head, Vec<u8>)> {
         let body = match head.framing {
             Framing::None => Some(Vec::new()),
             Framing::Length(n) if self.inbuf.len() as u64 >= n => {
@@ -251,7 +267,8 @@ impl Conn {
                 }
                 Ok(None) => None,
                 Err(e) => {
-                    self.fail(&e);
+                    let line = crate::access_log::request_line(&head.request);
+                    self.fail(&e, line.as_bytes(), x);
                     return None;
                 }
             },
@@ -270,12 +287,14 @@ impl Conn {
         }
     }
 
-    fn fail(&mut self, e: &HttpError) {
+    fn fail(&mut self, e: &HttpError, line: &[u8], x: &mut dyn Exchange) {
         tracing::debug!(peer = %self.peer, "refused: {e}");
         self.inbuf.clear();
         self.pending = None;
         self.refused = true;
-        self.queue(e.to_response(), false, false, false);
+        let resp = e.to_response();
+        x.refused(self.peer, line, resp.status, resp.body.len().unwrap_or(0));
+        self.queue(resp, false, false, false);
     }
 
     fn queue(&mut self, resp: Response, head_only: bool, keep_alive: bool, http10: bool) {
@@ -306,4 +325,22 @@ impl Conn {
         }
         Ok(f.done)
     }
+}
+
+/// The request line at the start of `buf` (without its line end), at most
+/// `MAX_LOGGED_LINE` bytes; what arrived so far if the line is incomplete.
+fn first_line(buf: &[u8]) -> &[u8] {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    &line[..line.len().min(MAX_LOGGED_LINE)]
+}
+
+/// Most bytes a connection buffers: room for a whole head and body (a pending chunked body
+/// needs at most its limit plus `body::MAX_FRAMING` and a line). An incomplete request never
+/// fills it, so a readable socket is never left unread (level-triggered, that would spin).
+pub(crate) fn read_cap(lim: &Limits) -> usize {
+    let body = usize::try_from(lim.max_body_bytes).unwrap_or(usize::MAX);
+    lim.max_head_bytes
+        .saturating_add(body)
+        .saturating_add(64 * 1024)
 }

@@ -37,6 +37,7 @@ pub mod welcome;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use access_log::{AccessLogger, Entry};
 pub use error::HttpError;
 pub use handler::{Handler, Router};
 pub use request::Request;
@@ -52,15 +53,20 @@ use zeus_core::Zeus;
 /// serving the welcome site and the status page (`Zeus::add_default_services`).
 pub const DEFAULT_SERVICES: &str = include_str!("default.toml");
 
-/// The `http` adapter and the handlers that configuration can mount by name.
+/// The `http` adapter, with the handlers that configuration can mount by name and the
+/// access loggers it can name in `logger_adapter`.
 #[derive(Clone, Default)]
 pub struct Http {
     handlers: BTreeMap<String, Arc<dyn Handler>>,
+    loggers: BTreeMap<String, Arc<dyn AccessLogger>>,
 }
 
 impl std::fmt::Debug for Http {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.handlers.keys()).finish()
+        f.debug_struct("Http")
+            .field("handlers", &self.handlers.keys().collect::<Vec<_>>())
+            .field("loggers", &self.loggers.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -76,7 +82,14 @@ impl Http {
         self
     }
 
-    /// Registers service adapter `http` with these handlers.
+    /// Adds an access logger, usable as `logger_adapter = "name"` (not `file` or `zeus`,
+    /// which are built in and win).
+    pub fn access_logger(mut self, name: &str, logger: Arc<dyn AccessLogger>) -> Self {
+        self.loggers.insert(name.to_string(), logger);
+        self
+    }
+
+    /// Registers service adapter `http` with these handlers and loggers.
     pub fn register(self, zeus: &mut Zeus) {
         zeus.register_service("http", move |s| {
             Ok(Arc::new(self.build(s)?) as Arc<dyn Service>)
@@ -86,7 +99,8 @@ impl Http {
     /// Validates `service_settings` and builds the service.
     pub fn build(&self, s: &Settings<'_>) -> Result<HttpService, ConfigErrors> {
         let names: Vec<String> = self.handlers.keys().cloned().collect();
-        let cfg = HttpConfig::from_settings(s, &names)?;
+        let loggers: Vec<String> = self.loggers.keys().cloned().collect();
+        let cfg = HttpConfig::from_settings(s, &names, &loggers)?;
         let st = &cfg.settings;
         let site: Arc<dyn Handler> = match &cfg.root {
             Some(root) => Arc::new(files::StaticFiles::new(
@@ -105,6 +119,7 @@ impl Http {
             .collect();
         let status = Some(st.status_path.clone()).filter(|p| !p.is_empty());
         let router = Router::new(site, mounts, status);
-        Ok(HttpService::new(cfg, router))
+        let custom = self.loggers.get(&st.logger_adapter).cloned();
+        Ok(HttpService::new(cfg, router).with_logger(custom))
     }
 }

@@ -1,5 +1,6 @@
 //! A connection's outgoing bytes, in order: a memory buffer (heads and small bodies), then
-//! at most one deferred body: a file region sent with `sendfile(2)`, or a handler's stream
+//! at most one deferred body: file regions sent with `sendfile(2)` (a `multipart/byteranges`
+//! body interleaves them with part heads, copied into the buffer in turn), or a handler's stream
 //! framed as chunks (HTTP/1.1) or sent raw until the connection closes (HTTP/1.0).
 //!
 //! Invariants: nothing is queued behind a deferred body (the connection stops handling
@@ -13,7 +14,7 @@ use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{send, MsgFlags};
 
-use crate::response::{Body, Response};
+use crate::response::{Body, Region, Response};
 
 /// Stop handling pipelined requests while this much output waits.
 const HIGH_WATER: usize = 256 * 1024;
@@ -22,8 +23,15 @@ const STREAM_CHUNK: usize = 32 * 1024;
 
 /// A body sent after the buffer.
 enum Deferred {
-    /// `sendfile` from `offset`, `left` bytes to go.
-    File { file: File, offset: i64, left: u64 },
+    /// `sendfile` from `offset`, `left` bytes to go; then each of `rest` (its prefix through
+    /// the buffer, then its region), then `tail`.
+    File {
+        file: File,
+        offset: i64,
+        left: u64,
+        rest: std::vec::IntoIter<Region>,
+        tail: Vec<u8>,
+    },
     /// A handler's stream; `chunked` unless the client speaks HTTP/1.0.
     Stream {
         reader: Box<dyn Read + Send>,
@@ -97,7 +105,19 @@ impl Output {
                     file,
                     offset: offset as i64,
                     left: len,
+                    rest: Vec::new().into_iter(),
+                    tail: Vec::new(),
                 })
+            }
+            Body::Regions { file, parts, tail } => {
+                self.deferred = Some(Deferred::File {
+                    file,
+                    offset: 0,
+                    left: 0,
+                    rest: parts.into_iter(),
+                    tail,
+                });
+                self.next_region();
             }
             Body::Stream(reader) => {
                 self.deferred = Some(Deferred::Stream {
@@ -107,6 +127,35 @@ impl Output {
             }
         }
         keep_alive
+    }
+
+    /// When the current file region is done: queues the next region's prefix and starts it,
+    /// or queues the tail and ends the deferred body.
+    fn next_region(&mut self) {
+        let Some(Deferred::File {
+            offset,
+            left,
+            rest,
+            tail,
+            ..
+        }) = self.deferred.as_mut()
+        else {
+            return;
+        };
+        while *left == 0 {
+            match rest.next() {
+                Some(r) => {
+                    self.buf.extend_from_slice(&r.prefix);
+                    *offset = r.offset as i64;
+                    *left = r.len;
+                }
+                None => {
+                    self.buf.append(tail);
+                    self.deferred = None;
+                    return;
+                }
+            }
+        }
     }
 
     /// Sends what the socket takes now.
@@ -147,26 +196,28 @@ impl Output {
                         progress,
                     })
                 }
-                Some(Deferred::File { file, offset, left }) => {
-                    let chunk = (*left).min(1 << 20) as usize;
-                    match nix::sys::sendfile::sendfile(sock, &*file, Some(offset), chunk) {
-                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()), // file shrank
-                        Ok(n) => {
-                            progress = true;
-                            *left -= n as u64;
-                            if *left == 0 {
-                                self.deferred = None;
+                Some(Deferred::File {
+                    file, offset, left, ..
+                }) => {
+                    if *left > 0 {
+                        let chunk = (*left).min(1 << 20) as usize;
+                        match nix::sys::sendfile::sendfile(sock, &*file, Some(offset), chunk) {
+                            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()), // file shrank
+                            Ok(n) => {
+                                progress = true;
+                                *left -= n as u64;
                             }
+                            Err(nix::errno::Errno::EAGAIN) => {
+                                return Ok(Flushed {
+                                    done: false,
+                                    progress,
+                                })
+                            }
+                            Err(nix::errno::Errno::EINTR) => {}
+                            Err(e) => return Err(e.into()),
                         }
-                        Err(nix::errno::Errno::EAGAIN) => {
-                            return Ok(Flushed {
-                                done: false,
-                                progress,
-                            })
-                        }
-                        Err(nix::errno::Errno::EINTR) => {}
-                        Err(e) => return Err(e.into()),
                     }
+                    self.next_region();
                 }
                 Some(Deferred::Stream { reader, chunked }) => {
                     let chunked = *chunked;

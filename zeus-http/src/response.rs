@@ -25,10 +25,31 @@ pub enum Body {
         /// Byte count.
         len: u64,
     },
+    /// Regions of one file, each after its own prefix bytes, then `tail`: a
+    /// `multipart/byteranges` body, sent with `sendfile(2)` between the prefixes.
+    Regions {
+        /// The open file.
+        file: File,
+        /// The regions, in order.
+        parts: Vec<Region>,
+        /// Bytes after the last region.
+        tail: Vec<u8>,
+    },
     /// Bytes produced while sending, read in chunks: sent with `Transfer-Encoding: chunked`
     /// (or, to an HTTP/1.0 client, until the connection closes). `read` runs in the worker's
     /// event loop, so it must not block for long.
     Stream(Box<dyn std::io::Read + Send>),
+}
+
+/// `len` bytes of a file from `offset`, after `prefix` (see `Body::Regions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// Bytes sent before the region.
+    pub prefix: Vec<u8>,
+    /// First byte of the region.
+    pub offset: u64,
+    /// Byte count.
+    pub len: u64,
 }
 
 impl std::fmt::Debug for Body {
@@ -38,6 +59,7 @@ impl std::fmt::Debug for Body {
             Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Self::Static(b) => write!(f, "Static({} bytes)", b.len()),
             Self::File { offset, len, .. } => write!(f, "File {{ offset: {offset}, len: {len} }}"),
+            Self::Regions { parts, .. } => write!(f, "Regions({} parts)", parts.len()),
             Self::Stream(_) => f.write_str("Stream"),
         }
     }
@@ -51,6 +73,13 @@ impl Body {
             Self::Bytes(b) => Some(b.len() as u64),
             Self::Static(b) => Some(b.len() as u64),
             Self::File { len, .. } => Some(*len),
+            Self::Regions { parts, tail, .. } => Some(
+                parts
+                    .iter()
+                    .map(|r| r.prefix.len() as u64 + r.len)
+                    .sum::<u64>()
+                    + tail.len() as u64,
+            ),
             Self::Stream(_) => None,
         }
     }

@@ -18,14 +18,15 @@
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use zeus_core::service::{ListenSpec, Service};
 use zeus_core::worker::WorkerCtx;
 
-use crate::access_log::AccessLog;
-use crate::conn::{Conn, Next};
+use crate::access_log::{request_line, AccessLogger, Entry};
+use crate::conn::{Conn, Exchange, Next};
 use crate::handler::{Route, Router};
 use crate::request::Request;
 use crate::response::Response;
@@ -43,6 +44,8 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 pub struct HttpService {
     cfg: HttpConfig,
     router: Router,
+    /// The registered logger `logger_adapter` names, if not a built-in one.
+    custom_logger: Option<Arc<dyn AccessLogger>>,
 }
 
 impl std::fmt::Debug for HttpService {
@@ -57,7 +60,17 @@ impl std::fmt::Debug for HttpService {
 impl HttpService {
     /// A service from a validated configuration and its router.
     pub fn new(cfg: HttpConfig, router: Router) -> Self {
-        Self { cfg, router }
+        Self {
+            cfg,
+            router,
+            custom_logger: None,
+        }
+    }
+
+    /// Uses `logger` for `logger_adapter` when it is not built in.
+    pub fn with_logger(mut self, logger: Option<Arc<dyn AccessLogger>>) -> Self {
+        self.custom_logger = logger;
+        self
     }
 }
 
@@ -71,7 +84,12 @@ impl Service for HttpService {
     }
 
     fn serve(&self, ctx: &mut WorkerCtx<'_>) -> io::Result<()> {
-        let log = AccessLog::open(&self.cfg.settings.access_log)?;
+        let st = &self.cfg.settings;
+        let log = crate::access_log::open(
+            &st.logger_adapter,
+            &st.access_log,
+            self.custom_logger.as_ref(),
+        )?;
         // Accepted sockets inherit TCP_NODELAY from their listener: set once, not per accept.
         for l in ctx.listeners() {
             nix::sys::socket::setsockopt(l, nix::sys::socket::sockopt::TcpNoDelay, &true)?;
@@ -109,7 +127,7 @@ struct Loop<'s> {
     stop_fired: bool,
     /// The earliest connection deadline (or a second from the last sweep).
     next_sweep: Instant,
-    log: AccessLog,
+    log: Option<Arc<dyn AccessLogger>>,
 }
 
 impl Loop<'_> {
@@ -241,14 +259,14 @@ impl Loop<'_> {
             return Ok(());
         };
         let svc = self.svc;
-        let log = &mut self.log;
-        let mut handle = |req: &Request| answer(svc, ctx, log, req);
-        let next = slot.conn.drive(
-            &svc.cfg.limits,
-            &svc.cfg.timeouts,
-            self.draining,
-            &mut handle,
-        );
+        let mut x = Worker {
+            svc,
+            ctx,
+            log: self.log.as_deref(),
+        };
+        let next = slot
+            .conn
+            .drive(&svc.cfg.limits, &svc.cfg.timeouts, self.draining, &mut x);
         if next == Next::Close {
             self.close(i);
             return Ok(());
@@ -289,42 +307,62 @@ impl Loop<'_> {
     }
 }
 
-/// One request: routed, counted as a task, logged.
-fn answer(
-    svc: &HttpService,
-    ctx: &mut WorkerCtx<'_>,
-    log: &mut AccessLog,
-    req: &Request,
-) -> (Response, bool) {
-    let route = svc.router.route(&req.path);
-    // Taken before the task starts: the task guard holds the context.
-    let status = match route {
-        Route::Status => ctx.service_status(),
-        Route::Handler(_) => None,
-    };
-    let resp = {
-        let _task = ctx.task(&format!("{} {}", req.method, truncate(&req.path, 80)));
-        match route {
-            Route::Status => status_page::respond(req, status.as_ref()),
-            Route::Handler(h) => {
-                catch_unwind(AssertUnwindSafe(|| h.handle(req))).unwrap_or_else(|_| {
-                    tracing::error!(path = %req.path, "handler panicked");
-                    Response::text(500, "internal server error\n")
-                })
-            }
-        }
-    };
-    if log.enabled() {
-        let bytes = if req.method == "HEAD" {
-            0
-        } else {
-            resp.body.len().unwrap_or(0) // a stream's size is not known here
+/// A worker's side of its connections' exchanges.
+struct Worker<'a, 'w, 's> {
+    svc: &'s HttpService,
+    ctx: &'a mut WorkerCtx<'w>,
+    log: Option<&'a dyn AccessLogger>,
+}
+
+impl Exchange for Worker<'_, '_, '_> {
+    /// One request: routed, counted as a task, logged.
+    fn answer(&mut self, req: &Request) -> (Response, bool) {
+        let (svc, ctx) = (self.svc, &mut *self.ctx);
+        let route = svc.router.route(&req.path);
+        // Taken before the task starts: the task guard holds the context.
+        let status = match route {
+            Route::Status => ctx.service_status(),
+            Route::Handler(_) => None,
         };
-        log.log(req, resp.status, bytes);
+        let resp = {
+            let _task = ctx.task(&format!("{} {}", req.method, truncate(&req.path, 80)));
+            match route {
+                Route::Status => status_page::respond(req, status.as_ref()),
+                Route::Handler(h) => catch_unwind(AssertUnwindSafe(|| h.handle(req)))
+                    .unwrap_or_else(|_| {
+                        tracing::error!(path = %req.path, "handler panicked");
+                        Response::text(500, "internal server error\n")
+                    }),
+            }
+        };
+        if let Some(log) = self.log {
+            let bytes = if req.method == "HEAD" {
+                0
+            } else {
+                resp.body.len().unwrap_or(0) // a stream's size is not known here
+            };
+            let line = request_line(req);
+            log.log(&Entry::of(req, &line, resp.status, bytes));
+        }
+        // The task that reaches max_process_tasks is answered with `Connection: close`: the
+        // worker is about to drain, and a client must not send more on this connection.
+        (resp, !ctx.recycle_due())
     }
-    // The task that reaches max_process_tasks is answered with `Connection: close`: the
-    // worker is about to drain, and a client must not send more on this connection.
-    (resp, !ctx.recycle_due())
+
+    fn refused(&mut self, peer: SocketAddr, line: &[u8], status: u16, bytes: u64) {
+        let Some(log) = self.log else {
+            return;
+        };
+        log.log(&Entry {
+            peer: peer.ip(),
+            request: line,
+            status,
+            bytes,
+            referer: None,
+            agent: None,
+            time: std::time::SystemTime::now(),
+        });
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {

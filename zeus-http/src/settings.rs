@@ -31,8 +31,12 @@ pub struct HttpSettings {
     pub allow_symlinks_outside_root: bool,
     /// Path of the status page (loopback clients only); empty turns it off.
     pub status_path: String,
-    /// Access log: empty (off), `stdout`, or a file path (appended to).
+    /// Access log of `logger_adapter = "file"`: empty (off), `stdout`, or a file path
+    /// (appended to).
     pub access_log: String,
+    /// Who writes the access log: `file` (`access_log`), `zeus` (zeus's own log, through
+    /// the scheduler), or the name of a logger registered with `Http::access_logger`.
+    pub logger_adapter: String,
     /// Mounted Rust handlers: path prefix → registered handler name.
     pub mounts: BTreeMap<String, String>,
     /// Longest request head, in bytes (431 beyond).
@@ -68,6 +72,7 @@ impl Default for HttpSettings {
             allow_symlinks_outside_root: false,
             status_path: String::new(),
             access_log: String::new(),
+            logger_adapter: crate::access_log::FILE.into(),
             mounts: BTreeMap::new(),
             max_head_bytes: 16 * 1024,
             max_uri_bytes: 8 * 1024,
@@ -112,8 +117,12 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    /// Extracts and checks the settings; `handlers` are the registered handler names.
-    pub fn from_settings(s: &Settings<'_>, handlers: &[String]) -> Result<Self, ConfigErrors> {
+    /// Extracts and checks the settings; `handlers` and `loggers` are the names registered.
+    pub fn from_settings(
+        s: &Settings<'_>,
+        handlers: &[String],
+        loggers: &[String],
+    ) -> Result<Self, ConfigErrors> {
         let settings: HttpSettings = s.extract()?;
         let mut errs = Vec::new();
         if settings.listen_port == 0 {
@@ -139,6 +148,7 @@ impl HttpConfig {
                 ));
             }
         }
+        logger(s, &settings, loggers, &mut errs);
         let positive = |v: usize, key: &str, errs: &mut Vec<ConfigError>| {
             if v == 0 {
                 errs.push(s.error(key, "must be at least 1"));
@@ -180,6 +190,25 @@ impl HttpConfig {
             port_key: s.key("listen_port"),
             settings,
         })
+    }
+}
+
+/// `logger_adapter` is built in or registered, and `access_log` is set only for `file`.
+fn logger(s: &Settings<'_>, st: &HttpSettings, loggers: &[String], errs: &mut Vec<ConfigError>) {
+    use crate::access_log::{FILE, ZEUS};
+    let a = st.logger_adapter.as_str();
+    if a != FILE && a != ZEUS && !loggers.iter().any(|l| l == a) {
+        let mut known = vec![FILE.to_string(), ZEUS.to_string()];
+        known.extend(loggers.iter().cloned());
+        errs.push(s.error(
+            "logger_adapter",
+            format!("unknown logger {a:?} (known: {})", known.join(", ")),
+        ));
+    } else if a != FILE && !st.access_log.is_empty() {
+        errs.push(s.error(
+            "access_log",
+            format!("is the file of logger_adapter = \"file\"; it must be empty with {a:?}"),
+        ));
     }
 }
 

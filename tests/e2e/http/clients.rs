@@ -18,9 +18,8 @@ fn curl(args: &[&str]) -> crate::util::CliOutput {
     out
 }
 
-#[test]
-fn curl_reuses_connections_and_fetches_ranges_and_large_files() {
-    let w = start("http-curl", "process", "");
+fn curl_reuses_connections_and_fetches_ranges_and_large_files(mpm: &str) {
+    let w = start(&format!("http-curl-{mpm}"), mpm, "");
     let base = format!("http://127.0.0.1:{}", w.port);
     let both = curl(&[
         "-v",
@@ -84,9 +83,8 @@ fn curl_reuses_connections_and_fetches_ranges_and_large_files() {
     assert_eq!(copy.len(), BIG);
 }
 
-#[test]
-fn python_http_client_keeps_one_connection_for_several_requests() {
-    let w = start("http-python", "process", "");
+fn python_http_client_keeps_one_connection_for_several_requests(mpm: &str) {
+    let w = start(&format!("http-python-{mpm}"), mpm, "");
     let script = format!(
         r#"
 import http.client
@@ -113,9 +111,8 @@ print("|".join(out))
     );
 }
 
-#[test]
-fn status_page_formats_and_access_log() {
-    let w = start("http-status", "process", "");
+fn status_page_formats_and_access_log(mpm: &str) {
+    let w = start(&format!("http-status-{mpm}"), mpm, "");
     let p = w.port;
     let r = request(p, "GET /hello.txt?x=1 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\nUser-Agent: e2e-test\r\n\r\n");
     assert_eq!(r.status, 200);
@@ -133,7 +130,7 @@ fn status_page_formats_and_access_log() {
     let v: serde_json::Value = serde_json::from_slice(&json.body).expect("JSON");
     assert_eq!(
         (v["service"].as_str(), v["mpm"].as_str()),
-        (Some("web"), Some("process"))
+        (Some("web"), Some(mpm))
     );
     let metrics = request(p, "GET /server-status?metrics HTTP/1.1\r\nHost: t\r\n\r\n").text();
     assert!(
@@ -155,3 +152,40 @@ fn status_page_formats_and_access_log() {
         "{line}"
     );
 }
+
+fn logger_adapter_zeus_sends_access_lines_through_the_zeus_log(mpm: &str) {
+    let w = start(
+        &format!("http-zeuslog-{mpm}"),
+        mpm,
+        "access_log = \"\"\nlogger_adapter = \"zeus\"\nmax_head_bytes = 8192",
+    );
+    let long_agent = "a".repeat(2000);
+    let r = request(
+        w.port,
+        &format!("GET /hello.txt HTTP/1.1\r\nHost: t\r\nUser-Agent: {long_agent}\r\n\r\n"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        request(w.port, "GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        400
+    );
+    w.zeus.wait_log(&format!(
+        "\"GET /hello.txt HTTP/1.1\" 200 12 \"-\" \"{long_agent}\""
+    ));
+    w.zeus.wait_log("\"GET /%zz HTTP/1.1\" 400 ");
+    let log = w.zeus.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("GET /hello.txt"))
+        .expect("the line");
+    // An info event of zeus's log, from a worker (its span), written by the scheduler.
+    assert!(line.contains("INFO") && line.contains("worker{"), "{line}");
+    assert!(!std::path::Path::new(&w.site.access_log()).exists());
+}
+
+per_mpm!(
+    curl_reuses_connections_and_fetches_ranges_and_large_files,
+    python_http_client_keeps_one_connection_for_several_requests,
+    status_page_formats_and_access_log,
+    logger_adapter_zeus_sends_access_lines_through_the_zeus_log,
+);

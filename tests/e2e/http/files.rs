@@ -2,8 +2,10 @@
 //! blocked types, dotfiles, and every traversal attempt we know, sent raw (curl would
 //! normalise `..` away before sending).
 
+use std::process::Command;
+
 use super::{start, BIG};
-use crate::util::{request, HttpConn};
+use crate::util::{request, run_bounded, HttpConn, CLI_TIMEOUT};
 
 fn get(port: u16, path: &str, extra: &str) -> crate::util::HttpResponse {
     request(
@@ -12,9 +14,8 @@ fn get(port: u16, path: &str, extra: &str) -> crate::util::HttpResponse {
     )
 }
 
-#[test]
-fn files_validators_and_ranges() {
-    let w = start("http-files", "process", "");
+fn files_validators_and_ranges(mpm: &str) {
+    let w = start(&format!("http-files-{mpm}"), mpm, "");
     let p = w.port;
     let r = get(p, "/hello.txt", "");
     assert_eq!(r.status, 200);
@@ -79,9 +80,8 @@ fn files_validators_and_ranges() {
     );
 }
 
-#[test]
-fn blocked_hidden_and_traversal_requests_are_refused() {
-    let w = start("http-traversal", "process", "");
+fn blocked_hidden_and_traversal_requests_are_refused(mpm: &str) {
+    let w = start(&format!("http-traversal-{mpm}"), mpm, "");
     let p = w.port;
     let cases: [(&str, u16); 16] = [
         ("/app.php", 403),
@@ -114,3 +114,126 @@ fn blocked_hidden_and_traversal_requests_are_refused() {
     assert_eq!(c.get("/.env").status, 404);
     assert_eq!(c.get("/hello.txt").status, 200);
 }
+
+/// Checks a `multipart/byteranges` reply byte for byte in Python (http.client reads exactly
+/// `Content-Length` bytes), prints `ok` or what differed.
+const MULTIPART_CHECK: &str = r#"
+import http.client, sys
+port, path, rng, size = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+data = bytes(i % 251 for i in range(size)) if path == "/big.bin" else open(sys.argv[5], "rb").read()
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request("GET", path, headers={"Range": "bytes=" + rng})
+r = c.getresponse()
+body = r.read()
+ctype = r.getheader("Content-Type")
+assert r.status == 206, r.status
+assert ctype.startswith("multipart/byteranges; boundary="), ctype
+b = ctype.split("boundary=")[1]
+part_type = "application/octet-stream" if path == "/big.bin" else "text/plain; charset=utf-8"
+want = b""
+for spec in rng.split(","):
+    a, z = spec.split("-")
+    a, z = (size - int(z), size - 1) if a == "" else (int(a), min(int(z), size - 1) if z else size - 1)
+    want += ("\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n" % (b, part_type, a, z, size)).encode()
+    want += data[a:z + 1]
+want += ("\r\n--%s--\r\n" % b).encode()
+assert int(r.getheader("Content-Length")) == len(body), (r.getheader("Content-Length"), len(body))
+assert body == want, (body[:200], want[:200])
+# The connection is still in step: a second request on it works.
+c.request("GET", path, headers={"Range": "bytes=0-0"})
+r = c.getresponse()
+assert (r.status, r.read()) == (206, data[:1])
+print("ok")
+"#;
+
+fn multiple_ranges_are_served_as_multipart_byteranges(mpm: &str) {
+    let w = start(&format!("http-multirange-{mpm}"), mpm, "");
+    let p = w.port;
+    let hello = w.site.root().join("hello.txt");
+    let cases: [(&str, &str, usize); 3] = [
+        ("/hello.txt", "0-4,6-", 12),
+        ("/big.bin", "0-9,20-29,-5", BIG),
+        ("/big.bin", &format!("100-70000,{}-", BIG - 70_000), BIG),
+    ];
+    for (path, ranges, size) in cases {
+        let out = run_bounded(
+            Command::new("python3").args([
+                "-c",
+                MULTIPART_CHECK,
+                &p.to_string(),
+                path,
+                ranges,
+                &size.to_string(),
+                hello.to_str().expect("utf-8 path"),
+            ]),
+            CLI_TIMEOUT,
+        );
+        assert_eq!(
+            (out.code, out.stdout.trim()),
+            (0, "ok"),
+            "{path} {ranges}: {out}"
+        );
+    }
+    // curl sees the same parts.
+    let out = run_bounded(
+        Command::new("curl").args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-r",
+            "0-4,6-10",
+            &format!("http://127.0.0.1:{p}/hello.txt"),
+        ]),
+        CLI_TIMEOUT,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("Content-Range: bytes 0-4/12\r\n\r\nhello\r\n--")
+            && out
+                .stdout
+                .contains("Content-Range: bytes 6-10/12\r\n\r\nworld\r\n--"),
+        "{}",
+        out.stdout
+    );
+    // A stale If-Range, an amplification attempt (ranges adding up to more than the file),
+    // and too many ranges: the whole file, 200.
+    let whole = |extra: &str| {
+        let r = get(p, "/hello.txt", extra);
+        (r.status, r.text())
+    };
+    let full = (200, "hello world\n".to_string());
+    assert_eq!(
+        whole("Range: bytes=0-1,3-4\r\nIf-Range: \"stale\"\r\n"),
+        full
+    );
+    assert_eq!(whole("Range: bytes=0-,0-\r\n"), full);
+    let many: Vec<String> = (0..101).map(|_| "0-0".to_string()).collect();
+    let big = get(
+        p,
+        "/big.bin",
+        &format!("Range: bytes={}\r\n", many.join(",")),
+    );
+    assert_eq!((big.status, big.body.len()), (200, BIG));
+    // A current If-Range keeps the ranges; none satisfiable is 416.
+    let tag = get(p, "/hello.txt", "")
+        .header("etag")
+        .expect("etag")
+        .to_string();
+    let r = get(
+        p,
+        "/hello.txt",
+        &format!("Range: bytes=0-1,3-4\r\nIf-Range: {tag}\r\n"),
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(
+        get(p, "/hello.txt", "Range: bytes=50-60,70-\r\n").status,
+        416
+    );
+}
+
+per_mpm!(
+    files_validators_and_ranges,
+    blocked_hidden_and_traversal_requests_are_refused,
+    multiple_ranges_are_served_as_multipart_byteranges,
+);

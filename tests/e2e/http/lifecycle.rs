@@ -7,11 +7,10 @@ use std::time::Instant;
 use super::{start, start_pool};
 use crate::util::{HttpConn, SOON};
 
-#[test]
-fn recycled_workers_announce_the_close_and_clients_see_no_errors() {
+fn recycled_workers_announce_the_close_and_clients_see_no_errors(mpm: &str) {
     let pool = "start_processes = 1\nmax_processes = 2\nmin_spare_processes = 1\n\
                 max_spare_processes = 2\nmax_process_tasks = 5";
-    let w = start_pool("http-recycle", "process", pool, "");
+    let w = start_pool(&format!("http-recycle-{mpm}"), mpm, pool, "");
     let mut c = HttpConn::connect(w.port);
     let mut closes = 0;
     for i in 0..30 {
@@ -32,9 +31,8 @@ fn recycled_workers_announce_the_close_and_clients_see_no_errors() {
     });
 }
 
-#[test]
-fn a_stop_closes_idle_keepalive_connections_without_waiting_for_their_timeout() {
-    let w = start("http-stop", "process", "keepalive_timeout = 60.0");
+fn a_stop_closes_idle_keepalive_connections_without_waiting_for_their_timeout(mpm: &str) {
+    let w = start(&format!("http-stop-{mpm}"), mpm, "keepalive_timeout = 60.0");
     let mut c = HttpConn::connect(w.port);
     assert_eq!(c.get("/hello.txt").status, 200);
     let t = Instant::now();
@@ -43,3 +41,8 @@ fn a_stop_closes_idle_keepalive_connections_without_waiting_for_their_timeout() 
     c.expect_closed(SOON);
     assert!(t.elapsed() < SOON, "stop took {:?}", t.elapsed());
 }
+
+per_mpm!(
+    recycled_workers_announce_the_close_and_clients_see_no_errors,
+    a_stop_closes_idle_keepalive_connections_without_waiting_for_their_timeout,
+);

@@ -1,6 +1,35 @@
 //! The `http` service end to end: the real `zeus` serving a temp site on a free loopback
 //! port, talked to with raw sockets (malformed requests), curl and Python's `http.client`.
 //! Timeouts are configured small (about a second) so the slow-client tests stay short.
+//!
+//! The whole suite runs under each MPM (the issue: "the same suite runs under the process,
+//! thread and hybrid MPMs"): each test is a `fn name(mpm: &str)`, and `per_mpm!` makes it
+//! three tests, `name::process`, `name::thread` and `name::hybrid`. Only the embedded
+//! default (which is the process MPM by definition) runs once.
+
+/// Instantiates each `fn name(mpm: &str)` of the calling module as one test per MPM.
+macro_rules! per_mpm {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn process() {
+                    super::$name("process");
+                }
+
+                #[test]
+                fn thread() {
+                    super::$name("thread");
+                }
+
+                #[test]
+                fn hybrid() {
+                    super::$name("hybrid");
+                }
+            }
+        )*
+    };
+}
 
 mod clients;
 mod files;
@@ -10,7 +39,7 @@ mod slow;
 
 use std::path::PathBuf;
 
-use crate::util::{free_port, request, HttpConn, Spec, TestDir, ZeusProcess};
+use crate::util::{free_port, request, Spec, TestDir, ZeusProcess};
 
 /// Bytes of the large file (served with sendfile: above `sendfile_min_bytes` = 4096).
 pub const BIG: usize = 300_000;
@@ -101,48 +130,6 @@ pub fn start_pool(tag: &str, mpm: &str, pool: &str, extra: &str) -> Web {
     );
     let zeus = ZeusProcess::start(tag, Spec::config(&toml, &["web"]));
     Web { port, site, zeus }
-}
-
-/// The same short exchange under every MPM: keep-alive, pipelining, a file, a 404, HEAD.
-fn basic_exchange_under(mpm: &str) {
-    let w = start(&format!("http-{mpm}"), mpm, "");
-    let mut c = HttpConn::connect(w.port);
-    let r = c.get("/hello.txt");
-    assert_eq!((r.status, r.text().as_str()), (200, "hello world\n"));
-    c.send(b"GET /sub/plain.txt HTTP/1.1\r\nHost: t\r\n\r\nHEAD /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_eq!(c.read(false).text(), "plain\n");
-    let head = c.read(true);
-    assert_eq!(
-        (head.status, head.header("content-length")),
-        (200, Some("12"))
-    );
-    assert_eq!(c.read(false).status, 404);
-    let big = c.get("/big.bin");
-    assert_eq!(big.body.len(), BIG);
-    assert!(big
-        .body
-        .iter()
-        .enumerate()
-        .all(|(i, &b)| b == (i % 251) as u8));
-    w.zeus
-        .wait_service("web", "5 requests counted as tasks", |s| {
-            (s["tasks_done"].as_u64() >= Some(5)).then_some(())
-        });
-}
-
-#[test]
-fn basic_exchange_under_the_process_mpm() {
-    basic_exchange_under("process");
-}
-
-#[test]
-fn basic_exchange_under_the_thread_mpm() {
-    basic_exchange_under("thread");
-}
-
-#[test]
-fn basic_exchange_under_the_hybrid_mpm() {
-    basic_exchange_under("hybrid");
 }
 
 #[test]

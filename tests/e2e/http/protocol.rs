@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::start;
-use crate::util::{request, HttpConn, SOON};
+use crate::util::{request, wait_for, HttpConn, SOON};
 
 /// Sends `raw` on a new connection, expects `status`, then the connection closed.
 fn refused(port: u16, raw: &str, status: u16) -> crate::util::HttpResponse {
@@ -18,9 +18,8 @@ fn refused(port: u16, raw: &str, status: u16) -> crate::util::HttpResponse {
     r
 }
 
-#[test]
-fn errors_get_their_status_codes() {
-    let w = start("http-errors", "process", "");
+fn errors_get_their_status_codes(mpm: &str) {
+    let w = start(&format!("http-errors-{mpm}"), mpm, "");
     let p = w.port;
     refused(p, "GARBAGE\r\n\r\n", 400);
     refused(p, "GET / HTTP/1.1\r\n\r\n", 400); // no Host
@@ -64,11 +63,43 @@ fn errors_get_their_status_codes() {
     );
     refused(p, "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505);
     refused(p, "GET / HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n", 417);
+    refused(p, "\x01\"x\r\n\r\n", 400);
+    refused(p, &format!("GET /{}", "b".repeat(400)), 414);
+
+    // Every refusal has its access log line, with the request line as received (escaped).
+    let long = format!("\"GET /{} HTTP/1.1\" 414 ", "a".repeat(300));
+    let partial = format!("\"GET /{}\" 414 ", "b".repeat(400));
+    let want = [
+        "\"GARBAGE\" 400 ",
+        "\"GET / HTTP/1.1\" 400 ",
+        "\"POST /x HTTP/1.1\" 411 ",
+        "\"POST /x HTTP/1.1\" 413 ",
+        &long,
+        "\"GET / HTTP/1.1\" 431 ",
+        "\"BREW /pot HTTP/1.1\" 501 ",
+        "\"GET / HTTP/2.0\" 505 ",
+        "\"GET / HTTP/1.1\" 417 ",
+        "\"\\x01\\\"x\" 400 ",
+        &partial,
+    ];
+    let log = wait_for("the refusals' log lines", SOON, || {
+        let text = std::fs::read_to_string(w.site.access_log()).unwrap_or_default();
+        want.iter().all(|w| text.contains(w)).then_some(text)
+    });
+    let n413 = log.lines().filter(|l| l.contains("\" 413 ")).count();
+    assert_eq!(n413, 2, "a Content-Length and a chunked 413:\n{log}");
+    assert!(
+        log.lines().all(
+            |l| l.starts_with("127.0.0.1 - - [") && l.ends_with(" \"-\" \"-\"")
+                || l.contains("PUT /hello.txt")
+                || l.contains("GET /hello.txt")
+        ),
+        "{log}"
+    );
 }
 
-#[test]
-fn request_smuggling_is_refused() {
-    let w = start("http-smuggle", "process", "");
+fn request_smuggling_is_refused(mpm: &str) {
+    let w = start(&format!("http-smuggle-{mpm}"), mpm, "");
     let p = w.port;
     // CL.TE and TE.CL: both headers at once is refused, whatever the order.
     let smuggled = "GET /.env HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -104,9 +135,8 @@ fn request_smuggling_is_refused() {
     );
 }
 
-#[test]
-fn pipelining_persistence_chunked_and_continue() {
-    let w = start("http-pipeline", "process", "");
+fn pipelining_persistence_chunked_and_continue(mpm: &str) {
+    let w = start(&format!("http-pipeline-{mpm}"), mpm, "");
     let p = w.port;
     // Three pipelined requests in one write: answered in order on one connection.
     let mut c = HttpConn::connect(p);
@@ -163,3 +193,9 @@ fn pipelining_persistence_chunked_and_continue() {
         200
     );
 }
+
+per_mpm!(
+    errors_get_their_status_codes,
+    request_smuggling_is_refused,
+    pipelining_persistence_chunked_and_continue,
+);

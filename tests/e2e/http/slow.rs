@@ -34,9 +34,8 @@ fn drip_until_closed(port: u16, head: &[u8], drip: &[u8]) -> Duration {
     }
 }
 
-#[test]
-fn slowloris_stalled_bodies_and_idle_connections_are_cut_off() {
-    let w = start("http-slow", "process", "");
+fn slowloris_stalled_bodies_and_idle_connections_are_cut_off(mpm: &str) {
+    let w = start(&format!("http-slow-{mpm}"), mpm, "");
     let p = w.port;
     // One byte of header every 200 ms: cut off after header_timeout (1 s), not kept alive
     // by the trickle. Meanwhile the service answers others at once.
@@ -72,12 +71,11 @@ fn slowloris_stalled_bodies_and_idle_connections_are_cut_off() {
     );
 }
 
-#[test]
-fn five_hundred_open_connections_on_two_workers_are_all_answered() {
+fn five_hundred_open_connections_on_two_workers_are_all_answered(mpm: &str) {
     const N: usize = 500;
     let w = start(
-        "http-many",
-        "process",
+        &format!("http-many-{mpm}"),
+        mpm,
         "keepalive_timeout = 30.0\nheader_timeout = 30.0\n",
     );
     let p = w.port;
@@ -103,3 +101,8 @@ fn five_hundred_open_connections_on_two_workers_are_all_answered() {
     assert!(s["workers_total"].as_u64() <= Some(4), "{s:#}");
     assert!(s["tasks_done"].as_u64() >= Some(N as u64), "{s:#}");
 }
+
+per_mpm!(
+    slowloris_stalled_bodies_and_idle_connections_are_cut_off,
+    five_hundred_open_connections_on_two_workers_are_all_answered,
+);

@@ -1,10 +1,11 @@
 //! Static files: the `StaticFiles` handler serves `document_root` (see `path` for how a
 //! request path is confined to it), with MIME types, validators (`ETag`, `Last-Modified`)
-//! answered by 304, and single byte ranges answered by 206 / 416. Bodies are file regions,
-//! which the connection sends with `sendfile(2)` when large.
+//! answered by 304, and byte ranges answered by 206 (`multipart/byteranges` for several) or
+//! 416. Bodies are file regions, which the connection sends with `sendfile(2)` when large.
 
 pub mod conditional;
 pub mod path;
+pub mod range;
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -15,8 +16,9 @@ use std::time::SystemTime;
 use crate::handler::Handler;
 use crate::request::Request;
 use crate::response::{Body, Response};
-use conditional::{etag, if_range_holds, not_modified, parse_range, RangeSpec};
+use conditional::{etag, if_range_holds, not_modified};
 use path::{Refusal, Rules};
+use range::{multipart, parse_range, RangeSpec};
 
 /// Methods a static resource answers.
 pub const ALLOW: &str = "GET, HEAD";
@@ -131,18 +133,33 @@ fn serve_file(req: &Request, found: path::Found, sendfile_min: u64) -> std::io::
     if not_modified(req, &tag, mtime) {
         return Ok(base(304));
     }
-    let (status, offset, len) = match req.header("range") {
-        Some(r) if if_range_holds(req, &tag, mtime) => match parse_range(r, size) {
-            RangeSpec::Satisfiable(a, b) => (206, a, b - a + 1),
-            RangeSpec::Unsatisfiable => {
-                return Ok(base(416)
-                    .header("Content-Range", format!("bytes */{size}"))
-                    .header("Content-Type", "text/plain; charset=utf-8")
-                    .body(Body::Static(b"range not satisfiable\n")));
-            }
-            RangeSpec::Ignore => (200, 0, size),
-        },
-        _ => (200, 0, size),
+    let ranges = match req.header("range") {
+        Some(r) if if_range_holds(req, &tag, mtime) => parse_range(r, size),
+        _ => RangeSpec::Ignore,
+    };
+    let (status, offset, len) = match ranges {
+        RangeSpec::Satisfiable(r) if r.len() > 1 => {
+            let m = multipart(&r, size, &mime);
+            return Ok(base(206)
+                .header(
+                    "Content-Type",
+                    format!("multipart/byteranges; boundary={}", m.boundary),
+                )
+                .header("Accept-Ranges", "bytes")
+                .body(Body::Regions {
+                    file,
+                    parts: m.parts,
+                    tail: m.tail,
+                }));
+        }
+        RangeSpec::Satisfiable(r) => (206, r[0].0, r[0].1 - r[0].0 + 1),
+        RangeSpec::Unsatisfiable => {
+            return Ok(base(416)
+                .header("Content-Range", format!("bytes */{size}"))
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .body(Body::Static(b"range not satisfiable\n")));
+        }
+        RangeSpec::Ignore => (200, 0, size),
     };
     let mut resp = base(status)
         .header("Content-Type", mime)

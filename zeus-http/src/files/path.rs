@@ -74,6 +74,17 @@ pub fn segments(decoded: &[u8]) -> Result<Vec<&[u8]>, Refusal> {
     Ok(segs)
 }
 
+/// Request path `raw` (percent-encoded) as a path relative to the root: `.` followed by
+/// the decoded segments, each a plain name (no `.`, `..`, `/`, NUL or `\\`).
+pub fn relative(raw: &str) -> Result<PathBuf, Refusal> {
+    let decoded = decode(raw)?;
+    let mut rel = PathBuf::from(".");
+    for s in segments(&decoded)? {
+        rel.push(std::ffi::OsStr::from_bytes(s));
+    }
+    Ok(rel)
+}
+
 /// What the resolver needs from the settings.
 #[derive(Debug, Clone)]
 pub struct Rules<'a> {
@@ -89,11 +100,7 @@ pub struct Rules<'a> {
 
 /// The file to serve for request path `raw` (still percent-encoded).
 pub fn resolve(raw: &str, rules: &Rules<'_>) -> Result<PathBuf, Refusal> {
-    let decoded = decode(raw)?;
-    let mut path = rules.root.to_path_buf();
-    for s in segments(&decoded)? {
-        path.push(std::ffi::OsStr::from_bytes(s));
-    }
+    let mut path = rules.root.join(relative(raw)?);
     let meta = std::fs::metadata(&path).map_err(|_| Refusal::NotFound)?;
     if meta.is_dir() {
         if !raw.ends_with('/') {
@@ -129,11 +136,7 @@ pub fn open(
     rules: &Rules<'_>,
     root_fd: Option<BorrowedFd<'_>>,
 ) -> Result<Found, Refusal> {
-    let decoded = decode(raw)?;
-    let mut rel = PathBuf::from(".");
-    for s in segments(&decoded)? {
-        rel.push(std::ffi::OsStr::from_bytes(s));
-    }
+    let rel = relative(raw)?;
     if let Some(dir) = root_fd {
         match open_beneath(dir, &rel) {
             Ok(file) => match fast(file, raw, &rel, rules, dir) {

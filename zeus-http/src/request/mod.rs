@@ -15,6 +15,8 @@ use framing::{check_host, expect_continue, framing, keep_alive};
 
 mod framing;
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod robustness;
 
 /// Limits on a request, from the settings.
