@@ -3,6 +3,7 @@
 //! killed under load; connection limits.
 
 mod harness;
+mod limits;
 mod scripts;
 
 use std::io::{Read, Write};

@@ -26,7 +26,7 @@ use zeus_core::worker::WorkerCtx;
 use crate::error::MemcacheError;
 use crate::protocol::{Ctx, ServerInfo};
 use crate::settings::{validate, MemcacheSettings};
-use crate::store::{Stat, Store};
+use crate::store::{ConnSlot, Stat, Store};
 use conn::{Conn, Want};
 
 /// How often a worker with clients checks for a stop request.
@@ -99,6 +99,8 @@ struct Worker<'s> {
     svc: &'s MemcacheService,
     epoll: Epoll,
     listeners: Vec<TcpListener>,
+    /// This worker's count of open connections in the shared table.
+    slot: ConnSlot<'s>,
     conns: Vec<Option<(Conn, Want)>>,
     free: Vec<usize>,
     open: usize,
@@ -117,6 +119,7 @@ impl<'s> Worker<'s> {
             svc,
             epoll,
             listeners,
+            slot: svc.store.connections().claim(),
             conns: Vec::new(),
             free: Vec::new(),
             open: 0,
@@ -198,8 +201,7 @@ impl<'s> Worker<'s> {
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         let store = &self.svc.store;
-        if store.count(Stat::CurrConnections, 1) >= self.svc.info.max_connections {
-            store.uncount(Stat::CurrConnections, 1);
+        if !self.slot.admit(self.svc.info.max_connections) {
             store.count(Stat::RejectedConnections, 1);
             let _ = stream.set_nonblocking(true);
             let _ = stream.write(MemcacheError::TooManyConnections.to_response());
@@ -209,7 +211,7 @@ impl<'s> Worker<'s> {
         let conn = match Conn::new(stream, peer) {
             Ok(c) => c,
             Err(e) => {
-                store.uncount(Stat::CurrConnections, 1);
+                self.slot.close();
                 tracing::debug!(%peer, "cannot set up connection: {e}");
                 return;
             }
@@ -223,7 +225,7 @@ impl<'s> Worker<'s> {
             conn.stream.as_fd(),
             EpollEvent::new(EpollFlags::EPOLLIN, token),
         ) {
-            store.uncount(Stat::CurrConnections, 1);
+            self.slot.close();
             self.free.push(idx);
             tracing::warn!(%peer, "cannot watch connection: {e}");
             return;
@@ -261,7 +263,7 @@ impl<'s> Worker<'s> {
         if let Some((conn, _)) = self.conns[idx].take() {
             tracing::trace!(peer = %conn.peer, "connection closed");
             let _ = self.epoll.delete(conn.stream.as_fd());
-            self.svc.store.uncount(Stat::CurrConnections, 1);
+            self.slot.close();
             self.free.push(idx);
             self.open -= 1;
         }
