@@ -91,3 +91,68 @@ fn a_killed_workers_connections_leave_curr_connections() {
     drop((held, more, probe, extra));
     assert_eq!(exchange(z.port, b"get nothing\r\n", 0), b"END\r\n");
 }
+
+/// Private anonymous memory (the heap) of a process, from `/proc/PID/status`; the shared
+/// store is not in it.
+fn rss_anon_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_huge_multiget_is_streamed_not_buffered() {
+    const VALUE: usize = 1_000_000;
+    const KEYS: usize = 200;
+    let z = Zeus::start(1, "");
+    let worker = z.workers()[0];
+    let mut s = connect(z.port);
+    let mut set = Vec::new();
+    for k in 0..4 {
+        set.extend_from_slice(format!("set big{k} {k} 0 {VALUE}\r\n").as_bytes());
+        set.extend(std::iter::repeat_n(b'a' + k as u8, VALUE));
+        set.extend_from_slice(b"\r\n");
+    }
+    s.write_all(&set).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut reply = Vec::new();
+    while reply.len() < 4 * 8 {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        reply.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(reply, b"STORED\r\n".repeat(4));
+    // One `get` of 200 MB of values; the client reads nothing for a while.
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("big{}", i % 4)).collect();
+    s.write_all(format!("get {}\r\n", keys.join(" ")).as_bytes())
+        .unwrap();
+    let mut peak = 0;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        peak = peak.max(rss_anon_kib(worker));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        peak < 48 << 10,
+        "the worker buffered {peak} KiB for a stalled multiget"
+    );
+    // Then everything arrives, in order and whole.
+    let mut total = 0usize;
+    let mut tail = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !tail.ends_with(b"END\r\n") {
+        assert!(Instant::now() < deadline, "multiget not done in 30 s");
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {total} bytes");
+        total += n;
+        tail.extend_from_slice(&buf[..n]);
+        let keep = tail.len().saturating_sub(8);
+        tail.drain(..keep);
+    }
+    let header = |i: usize| format!("VALUE big{} {} {VALUE}\r\n", i % 4, i % 4).len();
+    let want: usize = (0..KEYS).map(|i| header(i) + VALUE + 2).sum::<usize>() + 5;
+    assert_eq!(total, want, "bytes of {KEYS} values and END");
+}

@@ -11,7 +11,8 @@ use crate::store::Stat;
 
 /// Read granularity.
 const CHUNK: usize = 16 << 10;
-/// Stop answering pipelined requests while this much output is unsent (backpressure).
+/// Stop answering pipelined requests while this much output is unsent (backpressure); a
+/// multiget pauses past it too, so a connection holds at most this plus one item.
 pub const OUT_HIGH: usize = 1 << 20;
 
 /// What the event loop should do with the connection next.
@@ -36,6 +37,8 @@ pub struct Conn {
     start: usize,
     end: usize,
     skip: usize,
+    /// Keys of the multiget at `buf[start..]` already answered (it paused on a full output).
+    resume: usize,
     out: Vec<u8>,
     sent: usize,
     closing: bool,
@@ -55,6 +58,7 @@ impl Conn {
             start: 0,
             end: 0,
             skip: 0,
+            resume: 0,
             out: Vec::new(),
             sent: 0,
             closing: false,
@@ -108,8 +112,15 @@ impl Conn {
             if self.start == self.end {
                 break;
             }
+            cx.resume = self.resume;
             let step = protocol::step(&self.buf[self.start..self.end], &mut self.out, cx);
+            self.resume = 0;
             match step {
+                Step::Partial(done) => {
+                    // Write what this multiget produced so far before answering more of it.
+                    self.resume = done;
+                    break;
+                }
                 Step::Done(n) => self.start += n,
                 Step::Skip(n, skip) => {
                     self.start += n;

@@ -153,6 +153,8 @@ impl<'s> Worker<'s> {
                 now: crate::store::now(),
                 info: &self.svc.info,
                 batch_start: 0,
+                out_limit: conn::OUT_HIGH,
+                resume: 0,
             };
             for ev in &events[..n] {
                 let token = ev.data() as usize;
