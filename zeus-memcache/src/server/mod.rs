@@ -31,6 +31,8 @@ use conn::{Conn, Want};
 
 /// How often a worker with clients checks for a stop request.
 const STOP_POLL: Duration = Duration::from_millis(200);
+/// Epoll token of the worker's stop fd (client tokens are small indexes).
+const STOP_TOKEN: u64 = u64::MAX;
 
 /// The memcached-protocol service.
 #[derive(Debug)]
@@ -129,6 +131,12 @@ impl<'s> Worker<'s> {
     fn run(&mut self, ctx: &mut WorkerCtx<'_>) -> io::Result<()> {
         let mut events = vec![EpollEvent::empty(); 256];
         let mut last_sweep = Instant::now();
+        let mut last_stop_check = Instant::now();
+        let mut stop_ready = false;
+        self.epoll.add(
+            ctx.stop_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN, STOP_TOKEN),
+        )?;
         loop {
             if self.open == 0 {
                 // Nothing to multiplex: wait like any zeus worker (WAITING, woken by a stop).
@@ -139,8 +147,14 @@ impl<'s> Worker<'s> {
                 self.rotate();
                 continue;
             }
-            if ctx.should_stop() {
-                return Ok(());
+            // The stop fd is in this epoll: ask (a syscall or more) only when it fired, or
+            // every STOP_POLL for the other reasons to end (task or memory limits).
+            if stop_ready || last_stop_check.elapsed() >= STOP_POLL {
+                if ctx.should_stop() {
+                    return Ok(());
+                }
+                last_stop_check = Instant::now();
+                stop_ready = false;
             }
             let ms = STOP_POLL.as_millis() as u16;
             let n = match self.epoll.wait(&mut events, ms) {
@@ -148,6 +162,7 @@ impl<'s> Worker<'s> {
                 Err(nix::errno::Errno::EINTR) => 0,
                 Err(e) => return Err(e.into()),
             };
+            let tick = Instant::now();
             let mut cx = Ctx {
                 store: &self.svc.store,
                 now: crate::store::now(),
@@ -157,12 +172,16 @@ impl<'s> Worker<'s> {
                 resume: 0,
             };
             for ev in &events[..n] {
+                if ev.data() == STOP_TOKEN {
+                    stop_ready = true;
+                    continue;
+                }
                 let token = ev.data() as usize;
                 if token < self.listeners.len() {
                     self.accept_from(token);
                     self.rotate();
                 } else {
-                    self.drive(token - self.listeners.len(), &mut cx, ctx);
+                    self.drive(token - self.listeners.len(), &mut cx, ctx, tick);
                 }
             }
             if last_sweep.elapsed() >= Duration::from_secs(1) {
@@ -185,10 +204,13 @@ impl<'s> Worker<'s> {
         }
     }
 
+    /// Takes one waiting client, not the whole backlog: after a burst of connects each
+    /// worker then takes one per wake-up (the listener stays readable for all of them), so
+    /// the clients spread over the workers as memcached's dispatcher spreads them.
     fn accept_from(&mut self, i: usize) {
-        for _ in 0..64 {
+        for _ in 0..4 {
             match self.listeners[i].accept() {
-                Ok((s, peer)) => self.admit(s, peer),
+                Ok((s, peer)) => return self.admit(s, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -236,12 +258,12 @@ impl<'s> Worker<'s> {
         self.open += 1;
     }
 
-    fn drive(&mut self, idx: usize, cx: &mut Ctx<'_>, ctx: &mut WorkerCtx<'_>) {
+    fn drive(&mut self, idx: usize, cx: &mut Ctx<'_>, ctx: &mut WorkerCtx<'_>, now: Instant) {
         let Some(Some((conn, want))) = self.conns.get_mut(idx) else {
             return;
         };
         let mut task = || drop(ctx.task("memcache request"));
-        let next = conn.drive(cx, &mut task);
+        let next = conn.drive(cx, &mut task, now);
         if next == Want::Close {
             self.close(idx);
             return;
