@@ -183,6 +183,17 @@ impl Region {
         }
     }
 
+    /// Tries to lock the mutex at `off` without waiting; `None` when another live thread holds it.
+    pub fn mutex_trylock(&self, off: usize) -> io::Result<Option<Locked>> {
+        // SAFETY: as `mutex_lock`: initialised before the region was shared, never moved.
+        match unsafe { libc::pthread_mutex_trylock(self.mutex(off)) } {
+            0 => Ok(Some(Locked::Clean)),
+            libc::EOWNERDEAD => Ok(Some(Locked::OwnerDied)),
+            libc::EBUSY => Ok(None),
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+
     /// Marks a mutex acquired with `OwnerDied` consistent again (after repairing its data).
     pub fn mutex_consistent(&self, off: usize) -> io::Result<()> {
         // SAFETY: initialised mutex (see `mutex_lock`), held by this thread after EOWNERDEAD.

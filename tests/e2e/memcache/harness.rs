@@ -102,7 +102,18 @@ pub struct Zeus {
 impl Zeus {
     /// Starts `zeus start` with `workers` process workers and extra `service_settings` lines.
     pub fn start(workers: u32, settings: &str) -> Self {
+        Self::start_mpm("process", workers, settings)
+    }
+
+    /// As `start`, under the MPM named `mpm` (`hybrid`: processes of 2 threads, so
+    /// `workers` must be even).
+    pub fn start_mpm(mpm: &str, workers: u32, settings: &str) -> Self {
         let port = free_port();
+        let threads = if mpm == "hybrid" {
+            "threads_per_process = 2"
+        } else {
+            ""
+        };
         let dir = std::env::temp_dir().join(format!("zeus-mc-e2e-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = format!(
@@ -111,7 +122,8 @@ impl Zeus {
 show_banner = false
 reporting_level = "warn"
 [schedulers.s]
-multiprocessing_module = "process"
+multiprocessing_module = "{mpm}"
+{threads}
 start_processes = {workers}
 max_processes = {workers}
 min_spare_processes = 0

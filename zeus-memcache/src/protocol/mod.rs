@@ -44,6 +44,11 @@ pub struct Ctx<'a> {
     /// Length of the output buffer when this batch started (a `get` with a bad key drops
     /// the replies queued since, like memcached).
     pub batch_start: usize,
+    /// A multiget pauses (`Step::Partial`) once the output passes this many bytes.
+    pub out_limit: usize,
+    /// Keys of the multiget at the start of the input already answered (after a
+    /// `Step::Partial`); 0 otherwise.
+    pub resume: usize,
 }
 
 /// Facts `stats` reports that the store does not know.
@@ -72,6 +77,11 @@ pub enum Step {
     Skip(usize, usize),
     /// Close the connection after writing what is queued.
     Close(usize),
+    /// A multiget answered this many keys and paused with its output past
+    /// `Ctx::out_limit`: write the output, then call again on the same input with
+    /// `Ctx::resume` set to this (so one command never buffers more than one item past
+    /// the limit).
+    Partial(usize),
 }
 
 /// The tokens of one line, memcached style.
@@ -153,8 +163,10 @@ fn dispatch(
     }
     match cmd {
         b"get" | b"bget" | b"gets" | b"gat" | b"gats" if t.n >= 3 => {
-            retrieval::run(t, out, cx);
-            (Step::Done(used), false)
+            match retrieval::run(t, out, cx) {
+                Some(done) => (Step::Partial(done), false),
+                None => (Step::Done(used), false),
+            }
         }
         b"set" | b"add" | b"replace" | b"append" | b"prepend" if t.n == 6 || t.n == 7 => {
             storage::run(t, used, input, out, cx)
@@ -208,12 +220,19 @@ pub(crate) mod testing {
 
     /// Feeds all of `input` (as one batch) and returns the replies.
     pub fn run(st: &Store, input: &[u8]) -> Vec<u8> {
+        run_limited(st, input, usize::MAX)
+    }
+
+    /// As `run`, with multigets paused past `out_limit` bytes of output and resumed.
+    pub fn run_limited(st: &Store, input: &[u8], out_limit: usize) -> Vec<u8> {
         let info = info();
-        let cx = Ctx {
+        let mut cx = Ctx {
             store: st,
             now: crate::store::now(),
             info: &info,
             batch_start: 0,
+            out_limit,
+            resume: 0,
         };
         let mut out = Vec::new();
         let mut pos = 0;
@@ -225,7 +244,10 @@ pub(crate) mod testing {
                 skip -= n;
                 continue;
             }
-            match step(&input[pos..], &mut out, &cx) {
+            let got = step(&input[pos..], &mut out, &cx);
+            cx.resume = 0;
+            match got {
+                Step::Partial(done) => cx.resume = done,
                 Step::Done(n) => pos += n,
                 Step::Skip(n, s) => {
                     pos += n;

@@ -3,14 +3,17 @@
 //! One `VALUE <key> <flags> <bytes> [<cas>]` block per hit, then `END`. As memcached: a key
 //! over 250 bytes drops every reply queued in the current batch and answers only
 //! `CLIENT_ERROR bad command line format`; a bad gat exptime answers
-//! `CLIENT_ERROR invalid exptime argument` without `END`.
+//! `CLIENT_ERROR invalid exptime argument` without `END`. Keys are checked before any is
+//! answered, so a multiget paused past `Ctx::out_limit` (its output written in pieces)
+//! never has to take back what was sent.
 
 use super::{Ctx, Tokens, KEY_MAX};
 use crate::error::MemcacheError;
 use crate::number::strtol32;
 
-/// Runs a retrieval command.
-pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
+/// Runs a retrieval command from key `cx.resume` on; `Some(keys answered)` when it paused
+/// with its output past `cx.out_limit`.
+pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) -> Option<usize> {
     let cmd = t.get(0);
     let with_cas = cmd == b"gets" || cmd == b"gats";
     let touch = cmd == b"gat" || cmd == b"gats";
@@ -19,21 +22,25 @@ pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
             Some(e) => (&t.all[2..], Some(cx.store.expiry(e, cx.now))),
             None => {
                 out.extend_from_slice(MemcacheError::InvalidExptime.to_response());
-                return;
+                return None;
             }
         }
     } else {
         (&t.all[1..], None)
     };
-    for key in keys {
-        if key.len() > KEY_MAX {
-            out.truncate(cx.batch_start);
-            out.extend_from_slice(MemcacheError::BadFormat.to_response());
-            return;
+    if cx.resume == 0 && keys.iter().any(|k| k.len() > KEY_MAX) {
+        out.truncate(cx.batch_start);
+        out.extend_from_slice(MemcacheError::BadFormat.to_response());
+        return None;
+    }
+    for (i, key) in keys.iter().enumerate().skip(cx.resume) {
+        if out.len() > cx.out_limit && i > cx.resume {
+            return Some(i);
         }
         cx.store.get(key, cx.now, exptime, with_cas, out);
     }
     out.extend_from_slice(b"END\r\n");
+    None
 }
 
 #[cfg(test)]
@@ -56,6 +63,37 @@ mod tests {
             r.starts_with("VALUE a 1 1 ") && r.ends_with("\r\nx\r\nEND\r\n"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn a_multiget_past_the_output_limit_pauses_and_resumes() {
+        let st = store();
+        let v = "v".repeat(1000);
+        let mut cmd = String::new();
+        for i in 0..20 {
+            cmd.push_str(&format!("set k{i} {i} 0 1000\r\n{v}\r\n"));
+        }
+        run(&st, cmd.as_bytes());
+        let keys: Vec<String> = (0..20).map(|i| format!("k{i} nope")).collect();
+        let cmd = format!("gets {}\r\nget k3\r\n", keys.join(" "));
+        let whole = s(run(&st, cmd.as_bytes()));
+        let pieces = s(run_limited(&st, cmd.as_bytes(), 2500));
+        assert_eq!(whole.matches("VALUE").count(), 21);
+        assert_eq!(whole, pieces);
+        // Each pause happens right after the key that passed the limit.
+        let info = info();
+        let cx = crate::protocol::Ctx {
+            store: &st,
+            now: crate::store::now(),
+            info: &info,
+            batch_start: 0,
+            out_limit: 2500,
+            resume: 0,
+        };
+        let mut out = Vec::new();
+        let got = crate::protocol::step(b"get k1 k2 k3 k4 k5\r\n", &mut out, &cx);
+        assert_eq!(got, crate::protocol::Step::Partial(3));
+        assert!(out.len() > 2500 && out.len() < 2500 + 1100);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::store::Stat;
 
 /// Read granularity.
 const CHUNK: usize = 16 << 10;
-/// Stop answering pipelined requests while this much output is unsent (backpressure).
+/// Stop answering pipelined requests while this much output is unsent (backpressure); a
+/// multiget pauses past it too, so a connection holds at most this plus one item.
 pub const OUT_HIGH: usize = 1 << 20;
 
 /// What the event loop should do with the connection next.
@@ -36,6 +37,8 @@ pub struct Conn {
     start: usize,
     end: usize,
     skip: usize,
+    /// Keys of the multiget at `buf[start..]` already answered (it paused on a full output).
+    resume: usize,
     out: Vec<u8>,
     sent: usize,
     closing: bool,
@@ -55,6 +58,7 @@ impl Conn {
             start: 0,
             end: 0,
             skip: 0,
+            resume: 0,
             out: Vec::new(),
             sent: 0,
             closing: false,
@@ -63,8 +67,15 @@ impl Conn {
     }
 
     /// Reads, answers and writes until the socket would block; `task` runs around each
-    /// request (the worker counts it). Bounded work per call so one client cannot starve others.
-    pub fn drive(&mut self, cx: &mut Ctx<'_>, task: &mut dyn FnMut()) -> Want {
+    /// request (the worker counts it); `now` is the time of the event batch. Bounded work
+    /// per call so one client cannot starve others.
+    ///
+    /// Syscalls per request, pipelined or not: one read and one write. A read that leaves
+    /// room in the buffer has drained the socket, so after answering it the connection goes
+    /// back to epoll (level-triggered: later bytes wake it) instead of reading once more
+    /// only to get `EAGAIN`; all replies to one read leave in one write.
+    pub fn drive(&mut self, cx: &mut Ctx<'_>, task: &mut dyn FnMut(), now: Instant) -> Want {
+        let mut drained = false;
         for _ in 0..16 {
             match self.flush(cx) {
                 Ok(true) => {}
@@ -78,9 +89,12 @@ impl Conn {
             if !self.out.is_empty() || self.closing {
                 continue;
             }
-            match self.fill(cx) {
-                Ok(0) => return Want::Close,
-                Ok(_) => {}
+            if drained {
+                return Want::Read;
+            }
+            match self.fill(cx, now) {
+                Ok((0, _)) => return Want::Close,
+                Ok((_, short)) => drained = short,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Want::Read,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Want::Close,
@@ -108,8 +122,15 @@ impl Conn {
             if self.start == self.end {
                 break;
             }
+            cx.resume = self.resume;
             let step = protocol::step(&self.buf[self.start..self.end], &mut self.out, cx);
+            self.resume = 0;
             match step {
+                Step::Partial(done) => {
+                    // Write what this multiget produced so far before answering more of it.
+                    self.resume = done;
+                    break;
+                }
                 Step::Done(n) => self.start += n,
                 Step::Skip(n, skip) => {
                     self.start += n;
@@ -129,8 +150,9 @@ impl Conn {
         }
     }
 
-    /// One read into the buffer, growing it when a command needs more room.
-    fn fill(&mut self, cx: &Ctx<'_>) -> io::Result<usize> {
+    /// One read into the buffer, growing it when a command needs more room; returns the
+    /// bytes read and whether they left room (the socket had no more).
+    fn fill(&mut self, cx: &Ctx<'_>, now: Instant) -> io::Result<(usize, bool)> {
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -144,10 +166,11 @@ impl Conn {
             }
         }
         // While skipping a refused value the buffer is always drained, so it never grows for it.
+        let room = self.buf.len() - self.end;
         let n = self.stream.read(&mut self.buf[self.end..])?;
         self.end += n;
         if n > 0 {
-            self.last_active = Instant::now();
+            self.last_active = now;
             cx.store.count(Stat::BytesRead, n as u64);
         }
         if self.buf.len() > 4 * CHUNK && self.end - self.start < CHUNK && self.skip == 0 {
@@ -158,7 +181,7 @@ impl Conn {
             self.buf.truncate(CHUNK.max(self.end));
             self.buf.shrink_to(CHUNK.max(self.end));
         }
-        Ok(n)
+        Ok((n, n < room))
     }
 
     /// Writes pending output; `Ok(true)` when all of it is gone.

@@ -26,11 +26,13 @@ use zeus_core::worker::WorkerCtx;
 use crate::error::MemcacheError;
 use crate::protocol::{Ctx, ServerInfo};
 use crate::settings::{validate, MemcacheSettings};
-use crate::store::{Stat, Store};
+use crate::store::{ConnSlot, Stat, Store};
 use conn::{Conn, Want};
 
 /// How often a worker with clients checks for a stop request.
 const STOP_POLL: Duration = Duration::from_millis(200);
+/// Epoll token of the worker's stop fd (client tokens are small indexes).
+const STOP_TOKEN: u64 = u64::MAX;
 
 /// The memcached-protocol service.
 #[derive(Debug)]
@@ -99,6 +101,8 @@ struct Worker<'s> {
     svc: &'s MemcacheService,
     epoll: Epoll,
     listeners: Vec<TcpListener>,
+    /// This worker's count of open connections in the shared table.
+    slot: ConnSlot<'s>,
     conns: Vec<Option<(Conn, Want)>>,
     free: Vec<usize>,
     open: usize,
@@ -117,6 +121,7 @@ impl<'s> Worker<'s> {
             svc,
             epoll,
             listeners,
+            slot: svc.store.connections().claim(),
             conns: Vec::new(),
             free: Vec::new(),
             open: 0,
@@ -126,6 +131,12 @@ impl<'s> Worker<'s> {
     fn run(&mut self, ctx: &mut WorkerCtx<'_>) -> io::Result<()> {
         let mut events = vec![EpollEvent::empty(); 256];
         let mut last_sweep = Instant::now();
+        let mut last_stop_check = Instant::now();
+        let mut stop_ready = false;
+        self.epoll.add(
+            ctx.stop_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN, STOP_TOKEN),
+        )?;
         loop {
             if self.open == 0 {
                 // Nothing to multiplex: wait like any zeus worker (WAITING, woken by a stop).
@@ -136,8 +147,14 @@ impl<'s> Worker<'s> {
                 self.rotate();
                 continue;
             }
-            if ctx.should_stop() {
-                return Ok(());
+            // The stop fd is in this epoll: ask (a syscall or more) only when it fired, or
+            // every STOP_POLL for the other reasons to end (task or memory limits).
+            if stop_ready || last_stop_check.elapsed() >= STOP_POLL {
+                if ctx.should_stop() {
+                    return Ok(());
+                }
+                last_stop_check = Instant::now();
+                stop_ready = false;
             }
             let ms = STOP_POLL.as_millis() as u16;
             let n = match self.epoll.wait(&mut events, ms) {
@@ -145,19 +162,26 @@ impl<'s> Worker<'s> {
                 Err(nix::errno::Errno::EINTR) => 0,
                 Err(e) => return Err(e.into()),
             };
+            let tick = Instant::now();
             let mut cx = Ctx {
                 store: &self.svc.store,
                 now: crate::store::now(),
                 info: &self.svc.info,
                 batch_start: 0,
+                out_limit: conn::OUT_HIGH,
+                resume: 0,
             };
             for ev in &events[..n] {
+                if ev.data() == STOP_TOKEN {
+                    stop_ready = true;
+                    continue;
+                }
                 let token = ev.data() as usize;
                 if token < self.listeners.len() {
                     self.accept_from(token);
                     self.rotate();
                 } else {
-                    self.drive(token - self.listeners.len(), &mut cx, ctx);
+                    self.drive(token - self.listeners.len(), &mut cx, ctx, tick);
                 }
             }
             if last_sweep.elapsed() >= Duration::from_secs(1) {
@@ -180,10 +204,13 @@ impl<'s> Worker<'s> {
         }
     }
 
+    /// Takes one waiting client, not the whole backlog: after a burst of connects each
+    /// worker then takes one per wake-up (the listener stays readable for all of them), so
+    /// the clients spread over the workers as memcached's dispatcher spreads them.
     fn accept_from(&mut self, i: usize) {
-        for _ in 0..64 {
+        for _ in 0..4 {
             match self.listeners[i].accept() {
-                Ok((s, peer)) => self.admit(s, peer),
+                Ok((s, peer)) => return self.admit(s, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -198,8 +225,7 @@ impl<'s> Worker<'s> {
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         let store = &self.svc.store;
-        if store.count(Stat::CurrConnections, 1) >= self.svc.info.max_connections {
-            store.uncount(Stat::CurrConnections, 1);
+        if !self.slot.admit(self.svc.info.max_connections) {
             store.count(Stat::RejectedConnections, 1);
             let _ = stream.set_nonblocking(true);
             let _ = stream.write(MemcacheError::TooManyConnections.to_response());
@@ -209,7 +235,7 @@ impl<'s> Worker<'s> {
         let conn = match Conn::new(stream, peer) {
             Ok(c) => c,
             Err(e) => {
-                store.uncount(Stat::CurrConnections, 1);
+                self.slot.close();
                 tracing::debug!(%peer, "cannot set up connection: {e}");
                 return;
             }
@@ -223,7 +249,7 @@ impl<'s> Worker<'s> {
             conn.stream.as_fd(),
             EpollEvent::new(EpollFlags::EPOLLIN, token),
         ) {
-            store.uncount(Stat::CurrConnections, 1);
+            self.slot.close();
             self.free.push(idx);
             tracing::warn!(%peer, "cannot watch connection: {e}");
             return;
@@ -232,12 +258,12 @@ impl<'s> Worker<'s> {
         self.open += 1;
     }
 
-    fn drive(&mut self, idx: usize, cx: &mut Ctx<'_>, ctx: &mut WorkerCtx<'_>) {
+    fn drive(&mut self, idx: usize, cx: &mut Ctx<'_>, ctx: &mut WorkerCtx<'_>, now: Instant) {
         let Some(Some((conn, want))) = self.conns.get_mut(idx) else {
             return;
         };
         let mut task = || drop(ctx.task("memcache request"));
-        let next = conn.drive(cx, &mut task);
+        let next = conn.drive(cx, &mut task, now);
         if next == Want::Close {
             self.close(idx);
             return;
@@ -261,7 +287,7 @@ impl<'s> Worker<'s> {
         if let Some((conn, _)) = self.conns[idx].take() {
             tracing::trace!(peer = %conn.peer, "connection closed");
             let _ = self.epoll.delete(conn.stream.as_fd());
-            self.svc.store.uncount(Stat::CurrConnections, 1);
+            self.slot.close();
             self.free.push(idx);
             self.open -= 1;
         }

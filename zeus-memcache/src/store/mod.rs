@@ -11,12 +11,14 @@
 //! - times are unix seconds; expiry follows memcached (0 never, negative already expired,
 //!   up to 30 days relative, beyond that an absolute unix time).
 
+mod conns;
 mod layout;
 pub mod meta;
 mod shard;
 pub mod slabs;
 mod stats;
 
+pub use conns::{Connections, Slot as ConnSlot};
 pub use layout::{Geometry, TooSmall};
 pub use meta::{Entry, ItemMeta, Marks};
 pub use stats::Stat;
@@ -95,6 +97,7 @@ pub enum Delta {
 #[derive(Debug)]
 pub struct Store {
     region: Region,
+    conns: Connections,
     geo: Geometry,
     evictions: bool,
     item_size_max: usize,
@@ -133,6 +136,7 @@ impl Store {
         }
         let st = Self {
             region,
+            conns: Connections::new().map_err(StoreError::Map)?,
             geo,
             evictions: cfg.evictions,
             item_size_max: cfg.item_size_max,
@@ -158,14 +162,17 @@ impl Store {
         self.hdr(s.offset()).fetch_add(n, Relaxed)
     }
 
-    /// Takes from a gauge (connections).
-    pub fn uncount(&self, s: Stat, n: u64) {
-        self.hdr(s.offset()).fetch_sub(n, Relaxed);
+    /// A counter's value (`CurrConnections`: the open connections of live workers).
+    pub fn stat(&self, s: Stat) -> u64 {
+        match s {
+            Stat::CurrConnections => self.conns.total(None),
+            _ => self.hdr(s.offset()).load(Relaxed),
+        }
     }
 
-    /// A counter's value.
-    pub fn stat(&self, s: Stat) -> u64 {
-        self.hdr(s.offset()).load(Relaxed)
+    /// The open-connection table (each worker thread claims a slot in it).
+    pub fn connections(&self) -> &Connections {
+        &self.conns
     }
 
     /// Sets every counter but the connection gauges back to zero (`stats reset`).

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""zeus-memcache against Debian's memcached, same machine, same run: throughput with
+memaslap (the issue's tool: `memcaslap -T 2 -c 64 -X 100`, 90% get / 10% set of 100-byte
+values) and throughput plus latency percentiles with `mc-load` (benches crate: the same mix,
+64 closed-loop connections, per-request latency; memaslap prints no percentiles), for every
+zeus MPM, alternating servers within each round; then the memory each server needs per
+100-byte item.
+
+Servers: memcached `-t 2 -m MEM_MB -c 4096`; zeus `memcache` with 2 workers under each MPM
+(`process`: 2 processes, `thread`: 2 threads, `hybrid`: 1 process of 2 threads), the same
+memory limit, all started once and loaded one at a time.
+
+Memory: fresh memcached and zeus (process MPM) instances, `--items` sets of a 10-byte key and
+a 100-byte value; bytes per item = growth of the proportional set size (PSS: the shared store
+is counted once over zeus's processes) divided by the items, and the servers' own `stats
+bytes` per item.
+
+Usage (a benchmark, not a test; run as root to let apt-get install what is missing):
+    python3 benches/load/memcache.py [--seconds 10] [--rounds 3] [--mpms process,thread,hybrid]
+Loopback only; every wait is bounded; every server is stopped and the temp dir removed.
+"""
+import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def need(tool, package):
+    if shutil.which(tool):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", package], check=True)
+    if not shutil.which(tool):
+        sys.exit(f"{tool} is missing: apt-get install {package}")
+
+
+def wait_port(port, proc, what, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close(); return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{what} did not listen on {port} within {timeout}s")
+
+
+def tree(pid):
+    """A process and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop(); out.append(p)
+        try:
+            todo += [int(k) for k in open(f"/proc/{p}/task/{p}/children").read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def pss_kib(pid):
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def stats(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"stats\r\n"); data = b""
+        while not data.endswith(b"END\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return {l.split()[1]: l.split()[2] for l in data.decode().splitlines() if l.startswith("STAT ")}
+
+
+def fill(port, items, value=100):
+    """`items` sets of a 10-byte key and a `value`-byte value, pipelined 1000 at a time."""
+    v = b"v" * value
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        for start in range(0, items, 1000):
+            n = min(1000, items - start)
+            s.sendall(b"".join(b"set k%09d 0 0 %d\r\n%s\r\n" % (i, value, v) for i in range(start, start + n)))
+            want, got = 8 * n, b""
+            while len(got) < want:
+                chunk = s.recv(want - len(got))
+                if not chunk:
+                    sys.exit("server closed during fill")
+                got += chunk
+            if got != b"STORED\r\n" * n:
+                sys.exit(f"fill refused: {got[:80]!r}")
+
+
+class Servers:
+    def __init__(self, args):
+        self.args, self.procs, self.dir = args, [], tempfile.mkdtemp(prefix="zeus-mc-bench-")
+
+    def memcached(self):
+        port = free_port()
+        cmd = ["memcached", "-U", "0", "-l", "127.0.0.1", "-p", str(port), "-m", str(self.args.mem_mb),
+               "-t", "2", "-c", "4096"]
+        if os.geteuid() == 0:
+            cmd += ["-u", "root"]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p); wait_port(port, p, "memcached")
+        return port, p
+
+    def zeus(self, mpm):
+        port = free_port()
+        d = os.path.join(self.dir, f"{mpm}-{port}"); os.makedirs(d)
+        threads = "threads_per_process = 2\n" if mpm == "hybrid" else ""
+        cfg = f"""run_dir = "{d}/run"
+[logger]
+show_banner = false
+reporting_level = "warn"
+[schedulers.bench]
+multiprocessing_module = "{mpm}"
+{threads}start_processes = 2
+max_processes = 2
+min_spare_processes = 0
+max_spare_processes = 2
+max_process_tasks = 0
+[services.mc]
+scheduler_name = "bench"
+service_adapter = "memcache"
+[services.mc.service_settings]
+listen_port = {port}
+memory_limit = {self.args.mem_mb << 20}
+max_connections = 4096
+"""
+        open(os.path.join(d, "zeus.toml"), "w").write(cfg)
+        p = subprocess.Popen([os.path.join(TARGET, "release", "zeus"), "start", "--config", os.path.join(d, "zeus.toml")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p); wait_port(port, p, f"zeus/{mpm}")
+        return port, p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill(); p.wait()
+
+    def close(self):
+        for p in self.procs:
+            self.stop(p)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def memaslap(port, a):
+    out = subprocess.run(["memcaslap", "-s", f"127.0.0.1:{port}", "-T", str(a.threads), "-c", str(a.conns),
+                          "-X", "100", "-t", f"{a.seconds}s"], capture_output=True, text=True,
+                         timeout=a.seconds + 60).stdout
+    m = re.search(r"TPS: (\d+)", out)
+    return float(m.group(1)) if m else float("nan")
+
+
+def mc_load(port, a):
+    out = subprocess.run([os.path.join(TARGET, "release", "mc-load"), "--port", str(port), "--threads", str(a.threads),
+                          "--conns", str(a.conns), "--seconds", str(a.seconds)],
+                         capture_output=True, text=True, timeout=a.seconds + 60)
+    if out.returncode != 0:
+        sys.exit(f"mc-load failed: {out.stderr}")
+    return json.loads(out.stdout)
+
+
+def memory(a, servers):
+    rows = []
+    for name, start in [("memcached", servers.memcached), ("zeus/process", lambda: servers.zeus("process"))]:
+        port, p = start()
+        time.sleep(0.5)
+        before = pss_kib(p.pid)
+        fill(port, a.items)
+        time.sleep(0.5)
+        after = pss_kib(p.pid)
+        st = stats(port)
+        rows.append((name, (after - before) * 1024 / a.items, int(st.get("bytes", 0)) / a.items,
+                     int(st.get("curr_items", 0)), after))
+        servers.stop(p)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=int(os.environ.get("SECS", 10)))
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
+    ap.add_argument("--conns", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mem-mb", type=int, default=64)
+    ap.add_argument("--items", type=int, default=200_000)
+    ap.add_argument("--mpms", default="process,thread,hybrid")
+    ap.add_argument("--no-build", action="store_true")
+    a = ap.parse_args()
+    need("memcached", "memcached"); need("memcaslap", "libmemcached-tools")
+    if not a.no_build:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "zeus-bin", "-p", "zeus-benches"], cwd=ROOT, check=True)
+    mpms = [m for m in a.mpms.split(",") if m]
+    servers = Servers(a)
+    try:
+        targets = [("memcached",) + servers.memcached()] + [(f"zeus/{m}",) + servers.zeus(m) for m in mpms]
+        res = {name: {"tps": [], "ops": [], "p50": [], "p99": []} for name, _, _ in targets}
+        print(f"{'round':<6}{'server':<14}{'memaslap ops/s':>15}{'mc-load ops/s':>15}{'p50 us':>9}{'p99 us':>9}", flush=True)
+        for r in range(1, a.rounds + 1):
+            tps = {name: memaslap(port, a) for name, port, _ in targets}
+            for name, port, _ in targets:
+                j = mc_load(port, a)
+                rr = res[name]
+                rr["tps"].append(tps[name]); rr["ops"].append(j["ops_per_s"])
+                rr["p50"].append(j["p50_us"]); rr["p99"].append(j["p99_us"])
+                print(f"{r:<6}{name:<14}{tps[name]:>15.0f}{j['ops_per_s']:>15.0f}{j['p50_us']:>9}{j['p99_us']:>9}", flush=True)
+        mc = res["memcached"]
+        print(f"\nover {a.rounds} alternating rounds of {a.seconds} s ({a.conns} connections, {a.threads} client threads);"
+              " ratios of summed ops/s, p99 = median of the rounds' p99")
+        print("| server | memaslap ops/s | ratio | mc-load ops/s | ratio | p99 | memcached p99 |")
+        print("|---|---|---|---|---|---|---|")
+        for name, _, _ in targets:
+            z = res[name]
+            print(f"| {name} | {statistics.mean(z['tps']):.0f} | {sum(z['tps']) / sum(mc['tps']):.2f}x"
+                  f" | {statistics.mean(z['ops']):.0f} | {sum(z['ops']) / sum(mc['ops']):.2f}x"
+                  f" | {statistics.median(z['p99']) / 1000:.2f} ms | {statistics.median(mc['p99']) / 1000:.2f} ms |")
+        for _, _, p in targets:
+            servers.stop(p)
+        if a.items > 0:
+            print(f"\nmemory for {a.items} items of a 10-byte key and a 100-byte value (fresh servers)")
+            print("| server | PSS growth per item | `stats bytes` per item | curr_items | PSS after |")
+            print("|---|---|---|---|---|")
+            for name, per, b, n, after in memory(a, servers):
+                print(f"| {name} | {per:.0f} B | {b:.0f} B | {n} | {after / 1024:.1f} MiB |")
+    finally:
+        servers.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+//! `mc-load`: a closed-loop memcached text-protocol load generator with latency percentiles
+//! (memaslap prints none). `--threads` threads each drive their share of `--conns`
+//! connections with epoll; every connection has one request in flight: a `get` of a random
+//! key, or with probability `--set-ratio` a `set` of a `--value`-byte value, over `--keys`
+//! keys written once before the timed run (so gets hit, as with memaslap). Latency is from
+//! the write of a request to the last byte of its reply, recorded per request in 1 µs
+//! buckets. Prints one JSON object: ops, errors, ops/s, p50/p90/p99/p999/max in µs.
+//!
+//! Loopback only; bounded in time (`--seconds`, at most 600) and memory (a fixed histogram).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+
+/// Histogram range: 1 µs buckets up to this; slower requests land in the last bucket (and
+/// `max` keeps the true value).
+const HIST_US: usize = 1_000_000;
+
+struct Args {
+    port: u16,
+    threads: usize,
+    conns: usize,
+    seconds: f64,
+    value: usize,
+    keys: u64,
+    set_ratio: f64,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        port: 11211,
+        threads: 2,
+        conns: 64,
+        seconds: 10.0,
+        value: 100,
+        keys: 10_000,
+        set_ratio: 0.1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or(format!("{flag} needs a value"))?;
+        let bad = || format!("bad value for {flag}: {v}");
+        match flag.as_str() {
+            "--port" => a.port = v.parse().map_err(|_| bad())?,
+            "--threads" => a.threads = v.parse().map_err(|_| bad())?,
+            "--conns" => a.conns = v.parse().map_err(|_| bad())?,
+            "--seconds" => a.seconds = v.parse().map_err(|_| bad())?,
+            "--value" => a.value = v.parse().map_err(|_| bad())?,
+            "--keys" => a.keys = v.parse().map_err(|_| bad())?,
+            "--set-ratio" => a.set_ratio = v.parse().map_err(|_| bad())?,
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if a.threads == 0 || a.conns < a.threads || a.keys == 0 {
+        return Err("need --threads >= 1, --conns >= --threads, --keys >= 1".into());
+    }
+    if !(a.seconds > 0.0 && a.seconds <= 600.0 && (0.0..=1.0).contains(&a.set_ratio)) {
+        return Err("need 0 < --seconds <= 600 and 0 <= --set-ratio <= 1".into());
+    }
+    Ok(a)
+}
+
+/// xorshift64*: enough randomness for key choice, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn key(k: u64) -> String {
+    format!("mcload:{k:09}")
+}
+
+/// One connection's request in flight.
+struct Conn {
+    s: TcpStream,
+    buf: Vec<u8>,
+    sent: Instant,
+    is_set: bool,
+}
+
+struct Totals {
+    hist: Vec<u64>,
+    max: u64,
+    ops: u64,
+    errors: u64,
+}
+
+/// Every request, built once: `get` and `set` per key (the client must not spend the CPU
+/// it shares with the server on formatting).
+struct Requests {
+    get: Vec<Vec<u8>>,
+    set: Vec<Vec<u8>>,
+    set_ratio: f64,
+}
+
+impl Requests {
+    fn new(a: &Args) -> Self {
+        let value = vec![b'x'; a.value];
+        let set = (0..a.keys)
+            .map(|k| {
+                let mut r = format!("set {} 0 0 {}\r\n", key(k), a.value).into_bytes();
+                r.extend_from_slice(&value);
+                r.extend_from_slice(b"\r\n");
+                r
+            })
+            .collect();
+        let get = (0..a.keys)
+            .map(|k| format!("get {}\r\n", key(k)).into_bytes())
+            .collect();
+        Self {
+            get,
+            set,
+            set_ratio: a.set_ratio,
+        }
+    }
+
+    /// A random request and whether it is a set.
+    fn pick(&self, rng: &mut Rng) -> (&[u8], bool) {
+        let k = (rng.next() % self.get.len() as u64) as usize;
+        if (rng.next() % 10_000) as f64 / 10_000.0 < self.set_ratio {
+            (&self.set[k], true)
+        } else {
+            (&self.get[k], false)
+        }
+    }
+}
+
+/// Whether `buf` holds the whole reply: `STORED` for a set, up to `END` for a get.
+fn complete(buf: &[u8], is_set: bool) -> Option<bool> {
+    if is_set {
+        if buf.ends_with(b"\r\n") {
+            return Some(buf == b"STORED\r\n");
+        }
+        return None;
+    }
+    buf.ends_with(b"END\r\n").then_some(true)
+}
+
+fn drive(reqs: &Requests, addr: SocketAddr, conns: usize, seed: u64, until: Instant) -> Totals {
+    let mut t = Totals {
+        hist: vec![0; HIST_US + 1],
+        max: 0,
+        ops: 0,
+        errors: 0,
+    };
+    let mut rng = Rng(seed | 1);
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).expect("epoll");
+    let mut cs = Vec::new();
+    for i in 0..conns {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        let (req, is_set) = reqs.pick(&mut rng);
+        (&s).write_all(req).expect("first request");
+        s.set_nonblocking(true).expect("nonblocking");
+        epoll
+            .add(s.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+            .expect("epoll add");
+        cs.push(Conn {
+            s,
+            buf: Vec::with_capacity(4096),
+            sent: Instant::now(),
+            is_set,
+        });
+    }
+    let mut events = vec![EpollEvent::empty(); 256];
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut live = conns;
+    while live > 0 {
+        let n = match epoll.wait(&mut events, 100u16) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(e) => panic!("epoll_wait: {e}"),
+        };
+        let now = Instant::now();
+        for ev in &events[..n] {
+            let c = &mut cs[ev.data() as usize];
+            match c.s.read(&mut chunk) {
+                Ok(0) => {
+                    t.errors += 1;
+                    let _ = epoll.delete(c.s.as_fd());
+                    live -= 1;
+                    continue;
+                }
+                Ok(n) => c.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => {
+                    t.errors += 1;
+                    let _ = epoll.delete(c.s.as_fd());
+                    live -= 1;
+                    continue;
+                }
+            }
+            let Some(ok) = complete(&c.buf, c.is_set) else {
+                continue;
+            };
+            let us = now.duration_since(c.sent).as_micros() as u64;
+            t.hist[(us as usize).min(HIST_US)] += 1;
+            t.max = t.max.max(us);
+            t.ops += 1;
+            t.errors += u64::from(!ok);
+            c.buf.clear();
+            if now >= until {
+                let _ = epoll.delete(c.s.as_fd());
+                live -= 1;
+                continue;
+            }
+            let (req, is_set) = reqs.pick(&mut rng);
+            c.is_set = is_set;
+            c.sent = Instant::now();
+            if (&c.s).write_all(req).is_err() {
+                t.errors += 1;
+                let _ = epoll.delete(c.s.as_fd());
+                live -= 1;
+            }
+        }
+        if Instant::now() > until + Duration::from_secs(5) {
+            t.errors += live as u64; // replies that never came
+            break;
+        }
+    }
+    t
+}
+
+/// Writes every key once, pipelined on one connection.
+fn fill(reqs: &Requests, addr: SocketAddr) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    for batch in reqs.set.chunks(500) {
+        s.write_all(&batch.concat()).expect("fill write");
+        let mut got = vec![0u8; b"STORED\r\n".len() * batch.len()];
+        s.read_exact(&mut got).expect("fill reply");
+        assert!(
+            got.chunks(8).all(|r| r == b"STORED\r\n"),
+            "fill refused: {}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+}
+
+fn main() {
+    let a = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("mc-load: {e}");
+            std::process::exit(2);
+        }
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], a.port));
+    let reqs = std::sync::Arc::new(Requests::new(&a));
+    fill(&reqs, addr);
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(a.seconds);
+    let threads: Vec<_> = (0..a.threads)
+        .map(|i| {
+            let reqs = reqs.clone();
+            let share = a.conns / a.threads + usize::from(i < a.conns % a.threads);
+            let seed = 0x9e37_79b9 * (i as u64 + 1);
+            std::thread::spawn(move || drive(&reqs, addr, share, seed, until))
+        })
+        .collect();
+    let mut all = Totals {
+        hist: vec![0; HIST_US + 1],
+        max: 0,
+        ops: 0,
+        errors: 0,
+    };
+    for th in threads {
+        let t = th.join().expect("load thread");
+        for (x, y) in all.hist.iter_mut().zip(&t.hist) {
+            *x += y;
+        }
+        all.max = all.max.max(t.max);
+        all.ops += t.ops;
+        all.errors += t.errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let pct = |p: f64| {
+        let want = ((all.ops as f64) * p).ceil() as u64;
+        let mut seen = 0;
+        for (us, n) in all.hist.iter().enumerate() {
+            seen += n;
+            if seen >= want.max(1) {
+                return us as u64;
+            }
+        }
+        all.max
+    };
+    println!(
+        "{{\"ops\": {}, \"errors\": {}, \"seconds\": {elapsed:.3}, \"ops_per_s\": {:.1}, \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}}}",
+        all.ops,
+        all.errors,
+        all.ops as f64 / elapsed,
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(0.999),
+        all.max
+    );
+}
