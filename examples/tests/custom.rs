@@ -269,8 +269,11 @@ fn leaky_workers_are_recycled_by_memory(mpm: &str) {
     for _ in 0..24 {
         assert_eq!(ask(port, "x"), "ok\n");
     }
+    // Every first-generation process is gone. The pool may end above its start size: hybrid
+    // grows a whole process (2 threads) while another retires, and 4 idle threads are within
+    // max_spare.
     let after = z.wait_status("leak", |s| {
-        s["workers_total"] == 2 && pids(s).iter().all(|p| !before.contains(p))
+        s["workers_total"].as_u64() >= Some(2) && pids(s).iter().all(|p| !before.contains(p))
     });
     assert!(after["workers_spawned"].as_u64().unwrap() > 2, "{after}");
 }
