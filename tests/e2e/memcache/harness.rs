@@ -102,6 +102,11 @@ pub struct Zeus {
 impl Zeus {
     /// Starts `zeus start` with `workers` process workers and extra `service_settings` lines.
     pub fn start(workers: u32, settings: &str) -> Self {
+        Self::start_mpm("process", workers, settings)
+    }
+
+    /// As `start`, under the given MPM (`process`, `thread`).
+    pub fn start_mpm(mpm: &str, workers: u32, settings: &str) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("zeus-mc-e2e-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -111,7 +116,7 @@ impl Zeus {
 show_banner = false
 reporting_level = "warn"
 [schedulers.s]
-multiprocessing_module = "process"
+multiprocessing_module = "{mpm}"
 start_processes = {workers}
 max_processes = {workers}
 min_spare_processes = 0

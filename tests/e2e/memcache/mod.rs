@@ -2,6 +2,7 @@
 //! replies (CAS uniques and version normalised); sharing across worker processes; workers
 //! killed under load; connection limits.
 
+mod backends;
 mod harness;
 mod meta_scripts;
 mod scripts;

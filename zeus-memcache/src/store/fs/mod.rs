@@ -60,8 +60,9 @@ pub fn probe(dir: &Path) -> io::Result<()> {
         ));
     }
     let p = dir.join(format!(".probe.{}", std::process::id()));
-    fs::File::create(&p)?;
-    fs::remove_file(&p)
+    let ctx = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("cannot {what}: {e}"));
+    fs::File::create(&p).map_err(|e| ctx("create a file there", e))?;
+    fs::remove_file(&p).map_err(|e| ctx("remove a file there", e))
 }
 
 impl FsBackend {
