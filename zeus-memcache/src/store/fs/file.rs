@@ -123,6 +123,22 @@ pub fn is_item(name: &str) -> bool {
     name.starts_with('k') || name.starts_with('h')
 }
 
+/// Whether a temporary file `.tmp.<pid>.<n>` was left by a writer that is gone: its process
+/// no longer exists, or the file is over a minute old (a live write takes microseconds).
+pub fn abandoned(name: &str, md: &fs::Metadata) -> bool {
+    let pid = name
+        .strip_prefix(TMP_PREFIX)
+        .and_then(|r| r.split('.').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    let gone = pid.is_none_or(|p| !Path::new(&format!("/proc/{p}")).exists());
+    let old = md
+        .modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_none_or(|age| age > std::time::Duration::from_secs(60));
+    gone || old
+}
+
 /// Reads a whole item file: `Ok(None)` when it does not exist.
 pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
     match fs::read(path) {

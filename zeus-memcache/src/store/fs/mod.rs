@@ -6,7 +6,8 @@
 //!   mutexes as the segment store, so a worker killed holding one does not hang the others —
 //!   and a new value is written to a temporary file then renamed, so a reader never sees a
 //!   torn item; a worker killed mid-write leaves only a temporary file, removed at the next
-//!   start;
+//!   start (or `zeus list`/`check`, which prepare the service too: only temporary files whose
+//!   writer process is gone or which are over a minute old, never a live writer's);
 //! - CAS counter, flush marks and statistics live in the store's shared header; items and
 //!   bytes in a small shared mapping;
 //! - bounded: the bytes of all item files (header and key included) stay under
@@ -92,7 +93,9 @@ impl FsBackend {
                 let name = name.to_string_lossy();
                 let path = de.path();
                 if name.starts_with(file::TMP_PREFIX) {
-                    fs::remove_file(&path)?;
+                    if file::abandoned(&name, &de.metadata()?) {
+                        fs::remove_file(&path)?;
+                    }
                     continue;
                 }
                 if !file::is_item(&name) {

@@ -58,7 +58,14 @@ fn start_removes_temporary_and_expired_files_and_keeps_foreign_ones() {
         st.store(Mode::Set, b"keep", 0, 0, b"v\r\n", now);
     }
     let sub = dir.0.join("00");
-    fs::write(sub.join(".tmp.1.2"), b"half-written").unwrap();
+    fs::write(sub.join(".tmp.999999999.2"), b"writer gone").unwrap();
+    let live = format!(".tmp.{}.7", std::process::id());
+    fs::write(sub.join(&live), b"a live writer's").unwrap();
+    let stale = format!(".tmp.{}.8", std::process::id());
+    fs::File::create(sub.join(&stale))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+        .unwrap();
     fs::write(sub.join("kdeadbeef"), b"garbage, not an item").unwrap();
     fs::write(sub.join("README"), b"not ours").unwrap();
     // Expire "old" by rewriting its header's exptime into the past.
@@ -70,7 +77,12 @@ fn start_removes_temporary_and_expired_files_and_keeps_foreign_ones() {
     h.exptime = 1;
     file::write_header(&p, &h).unwrap();
     let st = open(&dir.0);
-    assert!(!sub.join(".tmp.1.2").exists());
+    assert!(!sub.join(".tmp.999999999.2").exists(), "its writer is gone");
+    assert!(
+        sub.join(&live).exists(),
+        "a live writer's temporary file is left alone"
+    );
+    assert!(!sub.join(&stale).exists(), "over a minute old");
     assert!(!sub.join("kdeadbeef").exists(), "corrupt item removed");
     assert!(sub.join("README").exists(), "foreign files are left alone");
     assert!(!p.exists(), "expired removed at start");
