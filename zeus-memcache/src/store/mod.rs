@@ -10,8 +10,14 @@
 //! - CAS uniques come from one 64-bit counter and change on every write;
 //! - times are unix seconds; expiry follows memcached (0 never, negative already expired,
 //!   up to 30 days relative, beyond that an absolute unix time).
+//!
+//! Backends (`service_settings.backend`, see [`backend`]): `shm` is the segment above,
+//! `memory` the same segment in a process-private mapping, `filesystem` keeps items as files
+//! ([`fs`]) and uses the segment only for its header (counters, CAS, flush marks) and shard
+//! locks. Every command reaches items through the per-key [`Item`] seam (`ops` for the
+//! classic commands, `protocol::meta` for the meta ones), so their semantics exist once.
 
-mod backend;
+pub mod backend;
 pub mod fs;
 mod layout;
 pub mod meta;

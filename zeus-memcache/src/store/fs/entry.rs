@@ -81,11 +81,16 @@ impl<'a> FsEntry<'a> {
         e
     }
 
+    /// Changes the header; it is written back when the entry ends, only if it changed (a
+    /// second fetch within the same second writes nothing).
     fn update(&self, f: impl FnOnce(&mut Header)) {
-        if let Some(mut h) = self.hdr.get() {
+        if let Some(old) = self.hdr.get() {
+            let mut h = old;
             f(&mut h);
-            self.hdr.set(Some(h));
-            self.dirty.set(true);
+            if h != old {
+                self.hdr.set(Some(h));
+                self.dirty.set(true);
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The `filesystem` backend: one file per item under a directory.
 //!
 //! - layout: `DIR/xx/NAME`, 256 subdirectories `xx` picked by the key hash, `NAME` the hex of
-//!   the key (a hash for keys over 100 bytes); see [`file`] for the file format;
+//!   the key (a hash for keys over 100 bytes); see [`file`](mod@file) for the file format;
 //! - atomicity: every command runs under the key's lock shard — the same robust process-shared
 //!   mutexes as the segment store, so a worker killed holding one does not hang the others —
 //!   and a new value is written to a temporary file then renamed, so a reader never sees a
