@@ -67,3 +67,17 @@ impl<'a> Settings<'a> {
         self.effective.borrow().clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mpm_is_known_only_when_given() {
+        let fig = Figment::new();
+        assert_eq!(Settings::new(&fig, "svc").mpm(), None);
+        let s = Settings::new(&fig, "svc").with_mpm("thread");
+        assert_eq!(s.mpm(), Some("thread"));
+        assert_eq!(s.key("port"), "services.svc.service_settings.port");
+    }
+}
