@@ -39,6 +39,9 @@ fn filesystem_backend_matches_memcached_and_keeps_items_across_restarts() {
                 b"VALUE kept 7 5\r\nhello\r\nEND\r\n"
             );
         }
+        // `stats items` walks the files.
+        let items = String::from_utf8(exchange(z.port, b"stats items\r\n", 0)).unwrap();
+        assert!(items.contains(":number "), "{items}");
     }
     let files = walk(&items);
     assert!(files.iter().any(|f| f.ends_with("/k6b657074")), "{files:?}");
