@@ -181,7 +181,9 @@ pub(crate) fn prepare_with(
     let mut services = Vec::new();
     let mut errs = Vec::new();
     for (name, cfg) in &loaded.config.services {
-        let settings = Settings::new(&loaded.figment, name);
+        let scheduler = &loaded.config.schedulers[&cfg.scheduler_name];
+        let settings =
+            Settings::new(&loaded.figment, name).with_mpm(&scheduler.multiprocessing_module);
         let factory = catalog
             .services
             .get(&cfg.service_adapter)
@@ -190,7 +192,7 @@ pub(crate) fn prepare_with(
             Ok(service) => services.push(PreparedService {
                 name: name.clone(),
                 config: cfg.clone(),
-                scheduler: loaded.config.schedulers[&cfg.scheduler_name].clone(),
+                scheduler: scheduler.clone(),
                 service,
                 settings: settings.effective().unwrap_or(serde_json::Value::Null),
             }),

@@ -79,6 +79,9 @@ pub enum StoreError {
     /// A lock could not be initialised.
     #[error("cannot initialise a store lock: {0}")]
     Lock(#[source] io::Error),
+    /// The `filesystem` backend's directory cannot be used.
+    #[error("cannot use directory {dir}: {1}", dir = .0.display())]
+    Directory(std::path::PathBuf, #[source] io::Error),
 }
 
 #[cfg(test)]

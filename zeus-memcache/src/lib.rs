@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Layout: `protocol/` (one file per command family), `store/` (segment layout, shards,
-//! statistics), `server/` (the `Service` and connections), `sys` (the crate's only unsafe).
+//! statistics, the backends behind the per-key `Item` seam: `shm`, `memory`, `filesystem` in
+//! `store/fs/`), `server/` (the `Service` and connections), `sys` (the crate's only unsafe).
 //! Register it with `zeus.register_service("memcache", zeus_memcache::factory)`.
 
 #![warn(missing_docs)]

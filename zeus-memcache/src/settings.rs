@@ -2,13 +2,14 @@
 //! refused, and every cross-field rule checked in `validate` with errors naming the key.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zeus_core::config::{ConfigError, ConfigErrors};
 use zeus_core::service::Settings;
 
-use crate::store::{Geometry, StoreConfig};
+use crate::store::{fs, BackendKind, Geometry, StoreConfig};
 
 /// Smallest `item_size_max` (memcached's floor).
 pub const ITEM_SIZE_MIN: u64 = 1024;
@@ -34,6 +35,23 @@ pub struct MemcacheSettings {
     /// Seconds a client may stay silent before it is disconnected; 0 = never (memcached's
     /// `idle_timeout`).
     pub idle_timeout: f64,
+    /// Where items live: `shm` (shared memory, every MPM), `memory` (process-private, only
+    /// with the `thread` MPM), `filesystem` (one file per item under `directory`).
+    pub backend: BackendName,
+    /// The `filesystem` backend's directory (must exist and be writable).
+    pub directory: Option<PathBuf>,
+}
+
+/// `backend` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendName {
+    /// Shared anonymous memory.
+    Shm,
+    /// Process-private memory.
+    Memory,
+    /// A directory, one file per item.
+    Filesystem,
 }
 
 impl Default for MemcacheSettings {
@@ -46,6 +64,8 @@ impl Default for MemcacheSettings {
             evictions: true,
             max_connections: 1024,
             idle_timeout: 0.0,
+            backend: BackendName::Shm,
+            directory: None,
         }
     }
 }
@@ -99,6 +119,39 @@ pub fn validate(s: &Settings<'_>) -> Result<Validated, ConfigErrors> {
         }
         d
     };
+    let backend = match (v.backend, &v.directory) {
+        (BackendName::Shm, _) => BackendKind::Shm,
+        (BackendName::Memory, _) => {
+            if let Some(mpm) = s.mpm().filter(|m| *m != "thread") {
+                errs.push(s.error(
+                    "backend",
+                    format!(
+                        "\"memory\" keeps the cache in one process's private memory, so it needs \
+                         the thread MPM (this service's scheduler uses {mpm:?}: each worker \
+                         process would have its own cache, lost when it is recycled); use \
+                         \"shm\" to share the cache between processes"
+                    ),
+                ));
+            }
+            BackendKind::Memory
+        }
+        (BackendName::Filesystem, None) => {
+            errs.push(s.error("directory", "is required when backend = \"filesystem\""));
+            BackendKind::Shm
+        }
+        (BackendName::Filesystem, Some(d)) => {
+            if let Err(e) = fs::probe(d) {
+                errs.push(s.error(
+                    "directory",
+                    format!(
+                        "must be an existing directory where zeus can create files: {}: {e}",
+                        d.display()
+                    ),
+                ));
+            }
+            BackendKind::Filesystem(d.clone())
+        }
+    };
     if !errs.is_empty() {
         return Err(ConfigErrors(errs));
     }
@@ -107,6 +160,7 @@ pub fn validate(s: &Settings<'_>) -> Result<Validated, ConfigErrors> {
             memory_limit: v.memory_limit as usize,
             item_size_max: v.item_size_max as usize,
             evictions: v.evictions,
+            backend,
         },
         idle,
         settings: v,

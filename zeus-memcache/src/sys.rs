@@ -1,5 +1,5 @@
-//! The only `unsafe` in zeus-memcache: one anonymous `MAP_SHARED` mapping and the robust
-//! process-shared mutexes that live inside it.
+//! The only `unsafe` in zeus-memcache: one anonymous `MAP_SHARED` mapping (`MAP_PRIVATE` for
+//! the `memory` backend) and the robust process-shared mutexes that live inside it.
 //!
 //! Invariants kept here:
 //! - the mapping is created before any worker is forked, so every worker process (and every
@@ -43,11 +43,17 @@ pub const MUTEX_BYTES: usize = 64;
 const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= MUTEX_BYTES);
 
 impl Region {
-    /// Maps `len` zeroed bytes shared with every process forked afterwards.
-    pub fn new(len: usize) -> io::Result<Self> {
+    /// Maps `len` zeroed bytes shared with every process forked afterwards, or, when
+    /// `private`, seen by this process only (a forked child gets its own copy).
+    pub fn new(len: usize, private: bool) -> io::Result<Self> {
         if len == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty region"));
         }
+        let share = if private {
+            libc::MAP_PRIVATE
+        } else {
+            libc::MAP_SHARED
+        };
         // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing; it aliases no
         // Rust object. MAP_NORESERVE: pages are only charged when first written.
         let p = unsafe {
@@ -55,7 +61,7 @@ impl Region {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                share | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
                 0,
             )
@@ -249,7 +255,7 @@ mod tests {
 
     #[test]
     fn words_and_bytes_round_trip() {
-        let r = Region::new(4096).unwrap();
+        let r = Region::new(4096, false).unwrap();
         r.u64(8).store(7, std::sync::atomic::Ordering::Relaxed);
         r.write(100, b"hello");
         let mut out = Vec::new();
@@ -262,13 +268,13 @@ mod tests {
     #[test]
     #[should_panic(expected = "invariant")]
     fn out_of_bounds_is_refused() {
-        let r = Region::new(4096).unwrap();
+        let r = Region::new(4096, false).unwrap();
         r.write(4094, b"abc");
     }
 
     #[test]
     fn a_dead_owner_is_reported_not_waited_for() {
-        let r = Region::new(4096).unwrap();
+        let r = Region::new(4096, false).unwrap();
         r.mutex_init(0).unwrap();
         in_child_that_dies(|| {
             r.mutex_lock(0).unwrap();
@@ -282,7 +288,7 @@ mod tests {
 
     #[test]
     fn robust_mutex_locks_and_unlocks() {
-        let r = Region::new(4096).unwrap();
+        let r = Region::new(4096, false).unwrap();
         r.mutex_init(0).unwrap();
         assert_eq!(r.mutex_lock(0).unwrap(), Locked::Clean);
         r.mutex_unlock(0);

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use zeus_memcache::protocol::{step, Ctx, ServerInfo, Step, MAX_GET_LINE};
-use zeus_memcache::store::{Store, StoreConfig};
+use zeus_memcache::store::{BackendKind, Store, StoreConfig};
 
 const ITEM_SIZE_MAX: usize = 64 << 10;
 /// Bytes one step may append beyond `out_limit`: one item and its header, or a `stats` reply.
@@ -22,6 +22,7 @@ fn new_store() -> Store {
         memory_limit: 8 << 20,
         item_size_max: ITEM_SIZE_MAX,
         evictions: true,
+        backend: BackendKind::Shm,
     })
     .expect("a small store")
 }

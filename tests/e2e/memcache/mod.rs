@@ -3,6 +3,7 @@
 //! killed under load; connection limits. The process MPM gets every test; thread and
 //! hybrid get the differential scripts and the client tests.
 
+mod backends;
 mod clients;
 mod harness;
 mod limits;

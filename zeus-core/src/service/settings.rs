@@ -15,6 +15,7 @@ pub struct Settings<'a> {
     figment: &'a Figment,
     prefix: String,
     effective: RefCell<Option<serde_json::Value>>,
+    mpm: Option<String>,
 }
 
 impl<'a> Settings<'a> {
@@ -24,7 +25,21 @@ impl<'a> Settings<'a> {
             figment,
             prefix: format!("services.{service}.service_settings"),
             effective: RefCell::new(None),
+            mpm: None,
         }
+    }
+
+    /// The same settings, knowing the `multiprocessing_module` of the service's scheduler.
+    pub fn with_mpm(mut self, mpm: &str) -> Self {
+        self.mpm = Some(mpm.to_owned());
+        self
+    }
+
+    /// The `multiprocessing_module` of the service's scheduler (`process`, `thread`,
+    /// `hybrid`), when known: a service whose state cannot be shared between processes
+    /// refuses the others.
+    pub fn mpm(&self) -> Option<&str> {
+        self.mpm.as_deref()
     }
 
     /// Deserialises the settings (unknown keys refused by the target type) and records them.
@@ -50,5 +65,19 @@ impl<'a> Settings<'a> {
     /// The effective settings recorded by the last `extract`.
     pub fn effective(&self) -> Option<serde_json::Value> {
         self.effective.borrow().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mpm_is_known_only_when_given() {
+        let fig = Figment::new();
+        assert_eq!(Settings::new(&fig, "svc").mpm(), None);
+        let s = Settings::new(&fig, "svc").with_mpm("thread");
+        assert_eq!(s.mpm(), Some("thread"));
+        assert_eq!(s.key("port"), "services.svc.service_settings.port");
     }
 }

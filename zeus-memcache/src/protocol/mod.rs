@@ -204,6 +204,7 @@ pub(crate) mod testing {
             memory_limit: 8 << 20,
             item_size_max: 1 << 20,
             evictions: true,
+            backend: crate::store::BackendKind::Shm,
         })
         .unwrap()
     }

@@ -49,10 +49,13 @@ impl MemcacheService {
     pub fn from_settings(s: &Settings<'_>) -> Result<Self, zeus_core::config::ConfigErrors> {
         let v = validate(s)?;
         let store = Store::new(&v.store).map_err(|e| {
-            zeus_core::config::ConfigErrors(vec![s.error(
-                "memory_limit",
-                format!("cannot create the shared store: {e}"),
-            )])
+            let key = match e {
+                crate::StoreError::Directory(..) => "directory",
+                _ => "memory_limit",
+            };
+            zeus_core::config::ConfigErrors(vec![
+                s.error(key, format!("cannot create the store: {e}"))
+            ])
         })?;
         Ok(Self {
             info: ServerInfo {

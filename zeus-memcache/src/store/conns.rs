@@ -36,7 +36,7 @@ pub struct Connections {
 impl Connections {
     /// Maps the table; call before forking the workers.
     pub fn new() -> io::Result<Self> {
-        let region = Region::new(HEADER + SLOTS * SLOT_BYTES)?;
+        let region = Region::new(HEADER + SLOTS * SLOT_BYTES, false)?;
         for i in 0..SLOTS {
             region.mutex_init(mutex(i))?;
         }

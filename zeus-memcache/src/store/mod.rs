@@ -10,35 +10,45 @@
 //! - CAS uniques come from one 64-bit counter and change on every write;
 //! - times are unix seconds; expiry follows memcached (0 never, negative already expired,
 //!   up to 30 days relative, beyond that an absolute unix time).
+//!
+//! Backends (`service_settings.backend`, see [`backend`]): `shm` is the segment above,
+//! `memory` the same segment in a process-private mapping, `filesystem` keeps items as files
+//! ([`fs`]) and uses the segment only for its header (counters, CAS, flush marks) and shard
+//! locks. Every command reaches items through the per-key [`Item`] seam (`ops` for the
+//! classic commands, `protocol::meta` for the meta ones), so their semantics exist once.
 
+pub mod backend;
 mod conns;
+pub mod fs;
 mod layout;
 pub mod meta;
+mod ops;
+mod segment_entry;
 mod shard;
 pub mod slabs;
 mod stats;
 
+pub use backend::{Backend, BackendKind};
 pub use conns::{Connections, Slot as ConnSlot};
 pub use layout::{Geometry, TooSmall};
-pub use meta::{Entry, ItemMeta, Marks};
+pub use meta::{Entry, Item, ItemMeta, Marks};
 pub use stats::Stat;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 use layout::{hdr, item, MEMCACHED_ITEM_OVERHEAD};
+use segment_entry::SegmentEntry;
 use shard::Shard;
-use slabs::ClassStat;
 
 use crate::error::StoreError;
-use crate::number::strtoull;
 use crate::sys::Region;
 
 /// Relative expiry times above this are absolute unix times (memcached's 30 days).
 pub const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
 
 /// What a store is built from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// Bytes of shared memory, all included.
     pub memory_limit: usize,
@@ -46,6 +56,8 @@ pub struct StoreConfig {
     pub item_size_max: usize,
     /// Evict when full; otherwise refuse writes with `SERVER_ERROR out of memory`.
     pub evictions: bool,
+    /// Where the items live.
+    pub backend: BackendKind,
 }
 
 /// How a storage command treats an existing item.
@@ -101,6 +113,8 @@ pub struct Store {
     geo: Geometry,
     evictions: bool,
     item_size_max: usize,
+    /// Items kept outside the segment (`None`: in the segment itself).
+    ext: Option<Box<dyn Backend>>,
 }
 
 /// Current unix time in seconds.
@@ -129,23 +143,85 @@ impl Store {
     pub fn new(cfg: &StoreConfig) -> Result<Self, StoreError> {
         let geo = Geometry::new(cfg.memory_limit, cfg.item_size_max)
             .map_err(|t| StoreError::TooSmall { min: t.min })?;
-        let region = Region::new(geo.len).map_err(StoreError::Map)?;
+        let private = matches!(cfg.backend, BackendKind::Memory);
+        let region = Region::new(geo.len, private).map_err(StoreError::Map)?;
         debug_assert!(region.len() <= cfg.memory_limit);
         for s in 0..geo.shards {
             region.mutex_init(geo.shard(s)).map_err(StoreError::Lock)?;
         }
-        let st = Self {
+        let mut st = Self {
             region,
             conns: Connections::new().map_err(StoreError::Map)?,
             geo,
             evictions: cfg.evictions,
             item_size_max: cfg.item_size_max,
+            ext: None,
         };
         st.hdr(hdr::VERSION).store(layout::VERSION, Relaxed);
         st.hdr(hdr::LEN).store(geo.len as u64, Relaxed);
         st.hdr(hdr::STARTED).store(u64::from(now()), Relaxed);
         st.hdr(hdr::MAGIC).store(layout::MAGIC, Relaxed);
+        if let BackendKind::Filesystem(dir) = &cfg.backend {
+            let fs = fs::FsBackend::open(dir, cfg.memory_limit as u64, &st)
+                .map_err(|e| StoreError::Directory(dir.clone(), e))?;
+            st.ext = Some(Box::new(fs));
+        }
         Ok(st)
+    }
+
+    /// Runs `f` on `key`'s entry with its lock held (an expired or flushed item is removed
+    /// first and counts as absent).
+    pub fn entry<R>(&self, key: &[u8], now: u32, f: impl FnOnce(&mut Entry<'_>) -> R) -> R {
+        match &self.ext {
+            None => f(&mut SegmentEntry::new(self, key, now)),
+            Some(b) => {
+                let mut f = Some(f);
+                let mut r = None;
+                b.entry(self, key, now, &mut |e| {
+                    if let Some(f) = f.take() {
+                        r = Some(f(e));
+                    }
+                });
+                r.expect("invariant: a backend runs the entry closure once")
+            }
+        }
+    }
+
+    /// Why an item with these header fields may not be served: `None` when it is valid
+    /// (expired, or older than a `flush_all` that has taken effect).
+    pub fn invalid(&self, exptime: u32, time: u32, cas: u64, now: u32) -> Option<Stat> {
+        if exptime != 0 && exptime <= now {
+            return Some(Stat::GetExpired);
+        }
+        let live = self.hdr(hdr::OLDEST_LIVE).load(Relaxed);
+        if live != 0 && live <= u64::from(now) {
+            let oldest_cas = self.hdr(hdr::OLDEST_CAS).load(Relaxed);
+            if u64::from(time) <= live || (oldest_cas != 0 && cas < oldest_cas) {
+                return Some(Stat::GetFlushed);
+            }
+        }
+        None
+    }
+
+    /// Notes a newly written item of this size (class marked used, `total_items`).
+    pub fn note_write(&self, klen: usize, vlen: usize, flags: u32) {
+        self.mark_class(slabs::class_of(slabs::ntotal(klen, vlen, flags)));
+        self.count(Stat::TotalItems, 1);
+    }
+
+    /// The evictions setting.
+    pub fn evictions(&self) -> bool {
+        self.evictions
+    }
+
+    /// Raises the CAS counter to at least `cas` (items found on disk at start).
+    pub fn cas_at_least(&self, cas: u64) {
+        self.hdr(hdr::CAS).fetch_max(cas, Relaxed);
+    }
+
+    /// Locks the shard of hash `h` (backends outside the segment use these locks too).
+    pub fn lock_hash(&self, h: u64) -> impl Sized + '_ {
+        self.lock(h)
     }
 
     fn hdr(&self, off: usize) -> &AtomicU64 {
@@ -191,6 +267,9 @@ impl Store {
 
     /// Live items and their bytes, over all shards.
     pub fn usage(&self) -> (u64, u64) {
+        if let Some(b) = &self.ext {
+            return b.usage();
+        }
         (0..self.geo.shards).fold((0, 0), |(n, b), s| {
             let off = self.geo.shard(s);
             (
@@ -228,7 +307,8 @@ impl Store {
         }
     }
 
-    fn next_cas(&self) -> u64 {
+    /// A fresh CAS unique.
+    pub fn next_cas(&self) -> u64 {
         self.hdr(hdr::CAS).fetch_add(1, Relaxed) + 1
     }
 
@@ -238,135 +318,6 @@ impl Store {
 
     fn lock(&self, h: u64) -> Shard<'_> {
         Shard::lock(self, self.shard_of(h))
-    }
-
-    /// Appends `VALUE key flags bytes [cas]\r\n<data>\r\n` for a hit; `touch` sets a new
-    /// exptime first (gat). Returns whether the key was found.
-    pub fn get(
-        &self,
-        key: &[u8],
-        now: u32,
-        touch: Option<u32>,
-        with_cas: bool,
-        out: &mut Vec<u8>,
-    ) -> bool {
-        let h = hash(key);
-        let sh = self.lock(h);
-        let (hit, miss) = match touch {
-            Some(_) => (Stat::TouchHits, Stat::TouchMisses),
-            None => (Stat::GetHits, Stat::GetMisses),
-        };
-        self.count(
-            if touch.is_some() {
-                Stat::CmdTouch
-            } else {
-                Stat::CmdGet
-            },
-            1,
-        );
-        let it = match sh.lookup(key, h, now) {
-            Ok(it) => it,
-            Err(why) => {
-                self.count(miss, 1);
-                if let (Some(w), None) = (why, touch) {
-                    self.count(w, 1);
-                }
-                return false;
-            }
-        };
-        self.count(hit, 1);
-        let cs = if touch.is_some() {
-            ClassStat::TouchHits
-        } else {
-            ClassStat::GetHits
-        };
-        self.count_class(cs, sh.ntotal(it));
-        if let Some(exp) = touch {
-            sh.set32(it, item::EXPTIME, exp);
-            sh.set32(it, item::TIME, now);
-        }
-        sh.bump(it, now);
-        let vlen = sh.vlen(it);
-        out.extend_from_slice(b"VALUE ");
-        out.extend_from_slice(key);
-        push_num(out, u64::from(sh.get32(it, item::FLAGS)));
-        push_num(out, (vlen - 2) as u64);
-        if with_cas {
-            push_num(out, sh.get64(it, item::CAS));
-        }
-        out.extend_from_slice(b"\r\n");
-        self.region.read_into(sh.data(it), vlen, out);
-        true
-    }
-
-    /// A storage command; `data` includes the trailing "\r\n".
-    pub fn store(
-        &self,
-        mode: Mode,
-        key: &[u8],
-        flags: u32,
-        exptime: u32,
-        data: &[u8],
-        now: u32,
-    ) -> Stored {
-        self.count(Stat::CmdSet, 1);
-        self.count_class(
-            ClassStat::CmdSet,
-            slabs::ntotal(key.len(), data.len(), flags),
-        );
-        let h = hash(key);
-        let sh = self.lock(h);
-        let existing = sh.lookup(key, h, now).ok();
-        let mut flags = flags;
-        let mut exptime = exptime;
-        let mut joined = Vec::new();
-        let data = match (mode, existing) {
-            (Mode::Set, _) => data,
-            (Mode::Add, Some(_)) => return Stored::NotStored,
-            (Mode::Replace | Mode::Append | Mode::Prepend, None) => return Stored::NotStored,
-            (Mode::Add | Mode::Replace, _) => data,
-            (Mode::Cas(_), None) => {
-                self.count(Stat::CasMisses, 1);
-                return Stored::NotFound;
-            }
-            (Mode::Cas(c), Some(it)) => {
-                if sh.get64(it, item::CAS) != c {
-                    self.count(Stat::CasBadval, 1);
-                    self.count_class(ClassStat::CasBadval, sh.ntotal(it));
-                    return Stored::Exists;
-                }
-                self.count(Stat::CasHits, 1);
-                self.count_class(ClassStat::CasHits, sh.ntotal(it));
-                data
-            }
-            (Mode::Append | Mode::Prepend, Some(it)) => {
-                flags = sh.get32(it, item::FLAGS);
-                exptime = sh.get32(it, item::EXPTIME);
-                let old = sh.vlen(it) - 2;
-                if mode == Mode::Prepend {
-                    joined.extend_from_slice(&data[..data.len() - 2]);
-                }
-                self.region.read_into(sh.data(it), old, &mut joined);
-                if mode == Mode::Append {
-                    joined.extend_from_slice(data);
-                } else {
-                    joined.extend_from_slice(b"\r\n");
-                }
-                if self.too_large(key.len(), flags, joined.len()) {
-                    return Stored::OutOfMemory;
-                }
-                &joined
-            }
-        };
-        match self.write(&sh, key, h, flags, exptime, data, now, 0) {
-            true => Stored::Stored,
-            false => {
-                if mode == Mode::Set {
-                    sh.remove(key, h, now);
-                }
-                Stored::OutOfMemory
-            }
-        }
     }
 
     /// Allocates, fills and links an item with meta `bits` (under `sh`'s lock); false when
@@ -403,95 +354,6 @@ impl Store {
         true
     }
 
-    /// Deletes `key`; true if a valid item was removed.
-    pub fn delete(&self, key: &[u8], now: u32) -> bool {
-        let h = hash(key);
-        let sh = self.lock(h);
-        let found = sh.lookup(key, h, now).ok();
-        if let Some(it) = found {
-            self.count_class(ClassStat::DeleteHits, sh.ntotal(it));
-        }
-        let hit = found.is_some() && sh.remove(key, h, now);
-        self.count(
-            if hit {
-                Stat::DeleteHits
-            } else {
-                Stat::DeleteMisses
-            },
-            1,
-        );
-        hit
-    }
-
-    /// Sets a new exptime; true if the key exists.
-    pub fn touch(&self, key: &[u8], exptime: u32, now: u32) -> bool {
-        let h = hash(key);
-        let sh = self.lock(h);
-        self.count(Stat::CmdTouch, 1);
-        match sh.lookup(key, h, now) {
-            Ok(it) => {
-                sh.set32(it, item::EXPTIME, exptime);
-                sh.set32(it, item::TIME, now);
-                sh.bump(it, now);
-                self.count(Stat::TouchHits, 1);
-                self.count_class(ClassStat::TouchHits, sh.ntotal(it));
-                true
-            }
-            Err(_) => {
-                self.count(Stat::TouchMisses, 1);
-                false
-            }
-        }
-    }
-
-    /// incr (wrapping at 2^64) or decr (flooring at 0), as memcached: a shorter result is
-    /// written in place, padded with spaces.
-    pub fn delta(&self, key: &[u8], incr: bool, by: u64, now: u32) -> Delta {
-        let h = hash(key);
-        let sh = self.lock(h);
-        let (hit, miss) = if incr {
-            (Stat::IncrHits, Stat::IncrMisses)
-        } else {
-            (Stat::DecrHits, Stat::DecrMisses)
-        };
-        let Ok(it) = sh.lookup(key, h, now) else {
-            self.count(miss, 1);
-            return Delta::NotFound;
-        };
-        let vlen = sh.vlen(it);
-        let mut cur = Vec::with_capacity(vlen);
-        self.region.read_into(sh.data(it), vlen, &mut cur);
-        let Some(v) = strtoull(&cur) else {
-            return Delta::NonNumeric;
-        };
-        self.count(hit, 1);
-        let cs = if incr {
-            ClassStat::IncrHits
-        } else {
-            ClassStat::DecrHits
-        };
-        self.count_class(cs, sh.ntotal(it));
-        let v = if incr {
-            v.wrapping_add(by)
-        } else {
-            v.saturating_sub(by)
-        };
-        let mut text = v.to_string().into_bytes();
-        if text.len() + 2 <= vlen {
-            text.resize(vlen - 2, b' ');
-            self.region.write(sh.data(it), &text);
-            sh.set64(it, item::CAS, self.next_cas());
-            return Delta::Value(v);
-        }
-        text.extend_from_slice(b"\r\n");
-        let (flags, exptime) = (sh.get32(it, item::FLAGS), sh.get32(it, item::EXPTIME));
-        if self.write(&sh, key, h, flags, exptime, &text, now, 0) {
-            Delta::Value(v)
-        } else {
-            Delta::OutOfMemory
-        }
-    }
-
     /// flush_all: invalidates every item now, or at `exptime` (memcached's rules).
     pub fn flush(&self, exptime: i32, now: u32) {
         self.count(Stat::CmdFlush, 1);
@@ -504,6 +366,9 @@ impl Store {
         self.hdr(hdr::OLDEST_LIVE).store(live, Relaxed);
         if live <= u64::from(now) {
             self.hdr(hdr::OLDEST_CAS).store(self.next_cas(), Relaxed);
+            if let Some(b) = &self.ext {
+                b.flushed(self, now);
+            }
         }
     }
 }
@@ -525,5 +390,7 @@ fn push_num(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;

@@ -147,20 +147,12 @@ impl<'a> Shard<'a> {
 
     /// Why an item may not be served: `None` when it is valid.
     fn invalid(&self, it: usize, now: u32) -> Option<Stat> {
-        let exp = self.get32(it, item::EXPTIME);
-        if exp != 0 && exp <= now {
-            return Some(Stat::GetExpired);
-        }
-        let live = self.st.hdr(super::layout::hdr::OLDEST_LIVE).load(Relaxed);
-        if live != 0 && live <= u64::from(now) {
-            let oldest_cas = self.st.hdr(super::layout::hdr::OLDEST_CAS).load(Relaxed);
-            if u64::from(self.get32(it, item::TIME)) <= live
-                || (oldest_cas != 0 && self.get64(it, item::CAS) < oldest_cas)
-            {
-                return Some(Stat::GetFlushed);
-            }
-        }
-        None
+        self.st.invalid(
+            self.get32(it, item::EXPTIME),
+            self.get32(it, item::TIME),
+            self.get64(it, item::CAS),
+            now,
+        )
     }
 
     /// The valid item for `key`; an expired or flushed one is unlinked on the way.

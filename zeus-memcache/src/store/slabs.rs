@@ -148,6 +148,9 @@ impl Store {
     /// Walks every linked item (expired ones included, as memcached counts them) and calls
     /// `f(size, cas, time)`, one shard lock at a time.
     pub fn walk(&self, mut f: impl FnMut(usize, u64, u32)) {
+        if let Some(b) = &self.ext {
+            return b.walk(self, &mut f);
+        }
         for s in 0..self.geo.shards {
             let sh = Shard::lock(self, s);
             for b in 0..self.geo.buckets {

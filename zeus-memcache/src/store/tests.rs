@@ -7,6 +7,7 @@ fn small(evictions: bool) -> Store {
         memory_limit: 5 << 20,
         item_size_max: 1 << 20,
         evictions,
+        backend: BackendKind::Shm,
     })
     .unwrap()
 }
@@ -139,6 +140,7 @@ fn a_worker_dying_with_a_lock_empties_only_its_shard() {
         memory_limit: 64 << 20,
         item_size_max: 1 << 20,
         evictions: true,
+        backend: BackendKind::Shm,
     })
     .unwrap();
     let now = now();
