@@ -24,6 +24,13 @@ use crate::settings::Timeouts;
 /// Read at most this much per readiness event before giving other connections a turn.
 const READ_BUDGET: usize = 256 * 1024;
 
+thread_local! {
+    /// Where reads land before they join a connection's buffer: one per worker thread,
+    /// zeroed once, not on every read.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; 16 * 1024].into_boxed_slice());
+}
+
 /// Where a connection is, which decides its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -177,10 +184,13 @@ impl Conn {
     /// Reads what the socket has (up to the budget); true if any byte arrived.
     fn read_in(&mut self, lim: &Limits) -> io::Result<bool> {
         let cap = read_cap(lim);
-        let mut buf = [0u8; 16 * 1024];
+        SCRATCH.with_borrow_mut(|buf| self.read_with(buf, cap))
+    }
+
+    fn read_with(&mut self, buf: &mut [u8], cap: usize) -> io::Result<bool> {
         let mut got = 0;
         while got < READ_BUDGET && self.inbuf.len() < cap {
-            match (&self.stream).read(&mut buf) {
+            match (&self.stream).read(buf) {
                 Ok(0) => {
                     self.eof = true;
                     break;

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use super::{start, BIG};
-use crate::util::{request, run_bounded, HttpConn, CLI_TIMEOUT};
+use crate::util::{request, run_bounded, wait_for, HttpConn, CLI_TIMEOUT, SOON};
 
 fn get(port: u16, path: &str, extra: &str) -> crate::util::HttpResponse {
     request(
@@ -232,7 +232,37 @@ fn multiple_ranges_are_served_as_multipart_byteranges(mpm: &str) {
     );
 }
 
+/// Small files are cached for `open_file_cache_valid` seconds: a changed file is served
+/// within that time, and at once with the cache off.
+fn changed_files_are_served_within_open_file_cache_valid(mpm: &str) {
+    let w = start(
+        &format!("http-filecache-{mpm}"),
+        mpm,
+        "open_file_cache_valid = 0.3",
+    );
+    let p = w.port;
+    let mut c = HttpConn::connect(p);
+    assert_eq!(c.get("/hello.txt").text(), "hello world\n");
+    std::fs::write(w.site.root().join("hello.txt"), "changed\n").expect("rewrite");
+    wait_for("the changed file", SOON, || {
+        (c.get("/hello.txt").text() == "changed\n").then_some(())
+    });
+    let r = c.get("/hello.txt");
+    assert_eq!(r.header("content-length"), Some("8"));
+
+    let off = start(
+        &format!("http-nofilecache-{mpm}"),
+        mpm,
+        "open_file_cache_valid = 0",
+    );
+    let mut c = HttpConn::connect(off.port);
+    assert_eq!(c.get("/hello.txt").text(), "hello world\n");
+    std::fs::write(off.site.root().join("hello.txt"), "changed\n").expect("rewrite");
+    assert_eq!(c.get("/hello.txt").text(), "changed\n");
+}
+
 per_mpm!(
+    changed_files_are_served_within_open_file_cache_valid,
     files_validators_and_ranges,
     blocked_hidden_and_traversal_requests_are_refused,
     multiple_ranges_are_served_as_multipart_byteranges,
