@@ -81,6 +81,9 @@ pub struct Conn {
     /// A protocol error was answered: unread request bytes may remain (see `linger`).
     refused: bool,
     eof: bool,
+    /// No request head has arrived yet: while nothing is buffered the connection waits for
+    /// its first head (`header_timeout`), not idle between requests (`keepalive_timeout`).
+    fresh: bool,
     phase: Phase,
     /// When the current phase times out.
     pub deadline: Instant,
@@ -101,6 +104,7 @@ impl Conn {
             close_after: false,
             refused: false,
             eof: false,
+            fresh: true,
             phase: Phase::Head,
             deadline: Instant::now() + t.header,
         })
@@ -114,6 +118,15 @@ impl Conn {
     /// Idle between requests, with nothing in flight (safe to close when stopping).
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Idle && self.inbuf.is_empty() && !self.has_output()
+    }
+
+    /// The phase with nothing buffered and nothing to send.
+    fn at_rest(&self) -> Phase {
+        if self.fresh {
+            Phase::Head
+        } else {
+            Phase::Idle
+        }
     }
 
     fn has_output(&self) -> bool {
@@ -159,7 +172,7 @@ impl Conn {
             }
         }
         if self.pending.is_none() && self.inbuf.is_empty() {
-            self.enter(Phase::Idle, t);
+            self.enter(self.at_rest(), t);
         }
         if self.eof || (draining && self.is_idle()) {
             return Next::Close;
@@ -221,7 +234,7 @@ impl Conn {
                             if self.has_output() {
                                 Phase::Writing
                             } else {
-                                Phase::Idle
+                                self.at_rest()
                             },
                             t,
                         );
@@ -231,6 +244,7 @@ impl Conn {
                         Ok(Some(h)) => {
                             self.inbuf.drain(..h.len);
                             self.sent_continue = false;
+                            self.fresh = false;
                             h
                         }
                         Ok(None) => {

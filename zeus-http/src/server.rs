@@ -116,7 +116,8 @@ impl Service for HttpService {
 
 struct Slot {
     conn: Conn,
-    want: Next,
+    /// What the epoll entry waits for; `None` before the connection is in the set.
+    want: Option<Next>,
 }
 
 struct Loop<'s> {
@@ -222,10 +223,7 @@ impl Loop<'_> {
         Ok(())
     }
 
-    fn accept(&mut self, ctx: &WorkerCtx<'_>, listener: usize) -> io::Result<()> {
-        let Some(l) = ctx.listeners().get(listener) else {
-            return Ok(());
-        };
+    fn accept(&mut self, ctx: &mut WorkerCtx<'_>, listener: usize) -> io::Result<()> {
         // Few at a time (nginx: multi_accept off): the listener is level-triggered, so what
         // is left wakes a worker again, maybe another one. Taking a whole burst here would
         // put every connection of a load test on one worker, and so on one core.
@@ -233,7 +231,11 @@ impl Loop<'_> {
             if self.open() >= self.max_conns() {
                 break;
             }
-            match l.accept() {
+            let Some(l) = ctx.listeners().get(listener) else {
+                return Ok(());
+            };
+            let accepted = l.accept();
+            match accepted {
                 Ok((stream, peer)) => {
                     let conn = match Conn::new(stream, peer, &self.svc.cfg.timeouts) {
                         Ok(c) => c,
@@ -243,16 +245,11 @@ impl Loop<'_> {
                         self.conns.push(None);
                         self.conns.len() - 1
                     });
-                    let ev = EpollEvent::new(EpollFlags::EPOLLIN, CONN_BASE + i as u64);
-                    if self.epoll.add(conn.stream(), ev).is_err() {
-                        self.free.push(i);
-                        continue;
-                    }
-                    self.next_sweep = self.next_sweep.min(conn.deadline);
-                    self.conns[i] = Some(Slot {
-                        conn,
-                        want: Next::Read,
-                    });
+                    self.conns[i] = Some(Slot { conn, want: None });
+                    // The client usually sent its request right after connecting: serve it
+                    // now, before any epoll round trip. A `Connection: close` exchange then
+                    // never enters the epoll set; if nothing came yet, one read said so.
+                    self.drive(i, ctx)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if is_transient(&e) => continue,
@@ -280,14 +277,22 @@ impl Loop<'_> {
             return Ok(());
         }
         self.next_sweep = self.next_sweep.min(slot.conn.deadline);
-        if next != slot.want {
+        if slot.want != Some(next) {
             let flags = match next {
                 Next::Write => EpollFlags::EPOLLOUT,
                 _ => EpollFlags::EPOLLIN,
             };
             let mut ev = EpollEvent::new(flags, CONN_BASE + i as u64);
-            self.epoll.modify(slot.conn.stream(), &mut ev)?;
-            slot.want = next;
+            let r = match slot.want {
+                None => self.epoll.add(slot.conn.stream(), ev),
+                Some(_) => self.epoll.modify(slot.conn.stream(), &mut ev),
+            };
+            if r.is_err() {
+                // Out of epoll resources for this one: drop it, keep the worker.
+                self.close(i);
+                return Ok(());
+            }
+            slot.want = Some(next);
         }
         Ok(())
     }
