@@ -59,8 +59,9 @@ pub struct HttpSettings {
     pub max_connections_per_worker: usize,
     /// Files at least this large are sent with `sendfile(2)`; smaller ones are read.
     pub sendfile_min_bytes: u64,
-    /// Seconds a small file read stays cached in each worker (nginx's
-    /// `open_file_cache_valid`): a changed file is served within this time; 0: no cache.
+    /// Seconds a file stays cached in each worker thread, a small one with its bytes, a
+    /// larger one as an open descriptor (nginx's `open_file_cache_valid`): a changed file is
+    /// served within this time; 0: no cache.
     pub open_file_cache_valid: f64,
 }
 

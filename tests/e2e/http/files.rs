@@ -232,8 +232,8 @@ fn multiple_ranges_are_served_as_multipart_byteranges(mpm: &str) {
     );
 }
 
-/// Small files are cached for `open_file_cache_valid` seconds: a changed file is served
-/// within that time, and at once with the cache off.
+/// Files are cached for `open_file_cache_valid` seconds: a changed file is served within
+/// that time, and at once with the cache off.
 fn changed_files_are_served_within_open_file_cache_valid(mpm: &str) {
     let w = start(
         &format!("http-filecache-{mpm}"),
@@ -249,6 +249,15 @@ fn changed_files_are_served_within_open_file_cache_valid(mpm: &str) {
     });
     let r = c.get("/hello.txt");
     assert_eq!(r.header("content-length"), Some("8"));
+    // A large file is cached as a descriptor: replaced by a rename, the new one is served
+    // once the entry expires.
+    assert_eq!(c.get("/big.bin").body.len(), BIG);
+    let next = w.site.root().join("big.next");
+    std::fs::write(&next, vec![b'n'; 5000]).expect("new big file");
+    std::fs::rename(&next, w.site.root().join("big.bin")).expect("replace");
+    wait_for("the replaced large file", SOON, || {
+        (c.get("/big.bin").body == vec![b'n'; 5000]).then_some(())
+    });
 
     let off = start(
         &format!("http-nofilecache-{mpm}"),

@@ -2,7 +2,8 @@
 //! request path is confined to it), with MIME types, validators (`ETag`, `Last-Modified`)
 //! answered by 304, and byte ranges answered by 206 (`multipart/byteranges` for several) or
 //! 416. Bodies are file regions, which the connection sends with `sendfile(2)` when large;
-//! small files are read, and kept for `open_file_cache_valid` seconds (`cache`).
+//! small files are read. Both are kept for `open_file_cache_valid` seconds (`cache`): the
+//! bytes of a small file, the descriptor of a large one.
 
 pub mod cache;
 pub mod conditional;
@@ -14,7 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::handler::Handler;
@@ -119,30 +120,30 @@ impl StaticFiles {
         }
     }
 
-    /// Whether `found` is small enough to be read whole and cached.
-    fn cacheable(&self, found: &path::Found) -> bool {
-        let size = found.meta.len();
-        size < self.sendfile_min && size <= cache::MAX_FILE
-    }
-
-    /// Reads a small file, answers from its bytes and caches them.
-    fn read_and_cache(&self, req: &Request, found: path::Found) -> Response {
+    /// Answers from `found` and caches it: a small file's bytes (read here), or a larger
+    /// file's descriptor.
+    fn serve_and_cache(&self, req: &Request, found: path::Found) -> Response {
         let size = found.meta.len();
         let path::Found {
             mut file,
             path,
             meta,
         } = found;
-        let mut bytes = vec![0; size as usize];
-        if let Err(e) = file.read_exact(&mut bytes) {
-            tracing::debug!("static file: {e}");
-            return Response::text(404, "not found\n");
-        }
+        let content = if size < self.sendfile_min && size <= cache::MAX_FILE {
+            let mut bytes = vec![0; size as usize];
+            if let Err(e) = file.read_exact(&mut bytes) {
+                tracing::debug!("static file: {e}");
+                return Response::text(404, "not found\n");
+            }
+            cache::Content::Bytes(bytes.into_boxed_slice())
+        } else {
+            cache::Content::File(Arc::new(file))
+        };
         let c = Rc::new(cache::Cached {
             res: Resource::of(&path, &meta),
-            bytes: bytes.into_boxed_slice(),
+            content,
         });
-        let resp = c.res.whole(req, || Body::Bytes(c.bytes.to_vec()));
+        let resp = respond_cached(req, &c);
         let valid = self.cache_valid;
         cache::with(|cache| cache.put(self.id, &req.path, c, valid, Instant::now()));
         resp
@@ -168,7 +169,7 @@ impl Handler for StaticFiles {
         if cacheable {
             let hit = cache::with(|c| c.get(self.id, &req.path, self.cache_valid, Instant::now()));
             if let Some(c) = hit {
-                return c.res.whole(req, || Body::Bytes(c.bytes.to_vec()));
+                return respond_cached(req, &c);
             }
         }
         let root_fd = self.root_fd.get_or_init(|| open_dir(&self.root));
@@ -185,8 +186,8 @@ impl Handler for StaticFiles {
             Err(Refusal::Forbidden) => return Response::text(403, "forbidden\n"),
             Err(Refusal::NotFound) => return Response::text(404, "not found\n"),
         };
-        if cacheable && self.cacheable(&file) {
-            return self.read_and_cache(req, file);
+        if cacheable {
+            return self.serve_and_cache(req, file);
         }
         match serve_file(req, file, self.sendfile_min) {
             Ok(r) => r,
@@ -196,6 +197,18 @@ impl Handler for StaticFiles {
             }
         }
     }
+}
+
+/// The whole representation (or 304) from a cached file.
+fn respond_cached(req: &Request, c: &cache::Cached) -> Response {
+    c.res.whole(req, || match &c.content {
+        cache::Content::Bytes(b) => Body::Bytes(b.to_vec()),
+        cache::Content::File(f) => Body::SharedFile {
+            file: f.clone(),
+            offset: 0,
+            len: c.res.size,
+        },
+    })
 }
 
 /// The root as an `O_PATH` directory fd for `openat2`; `None` (slow path only) if it fails.
