@@ -4,8 +4,11 @@ turn on every row, for several alternating rounds, and prints req/s, p99 and the
 
 Rows: a 1 KiB file with keep-alive; the same with `Connection: close`; a 100 KiB file; a tiny
 dynamic response (zeus: the `json_api` handler of the example binary `zeus-custom`, nginx:
-`return 200`). Both servers: 2 workers, sendfile, no access log. Then the memory (RSS) of each
-whole server, and wrk's socket errors (which must stay 0).
+`return 200`); and the 1 KiB keep-alive row again against a second zeus service whose workers
+are recycled every `--recycle` requests (`max_process_tasks`), so several times a round, while
+wrk holds its connections (nginx: its plain row). Both servers: 2 workers, sendfile, no access
+log, a 1 s open-file cache. Errors are wrk's socket errors plus non-2xx answers, and must stay 0 (the recycled row
+included). Then the memory (RSS) of each whole server (every process) after the run.
 
 Usage (a benchmark, not a test; needs nginx and wrk, installed if missing and run as root):
     cargo build --release -p zeus-examples
@@ -67,9 +70,9 @@ def wrk(url, args, close):
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else float("nan")
     err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = sum(int(x) for x in err.groups()) if err else 0
+    kinds = [int(x) for x in err.groups()] if err else [0, 0, 0, 0]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, p99, errors + (int(non2xx.group(1)) if non2xx else 0)
+    return rps, p99, sum(kinds) + (int(non2xx.group(1)) if non2xx else 0), kinds
 
 
 def main():
@@ -78,6 +81,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--recycle", type=int, default=20000, help="max_process_tasks of the recycled row")
     ap.add_argument("--zeus", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                                                    "release", "zeus-custom"))
     args = ap.parse_args()
@@ -91,7 +95,7 @@ def main():
     www = os.path.join(tmp, "www"); os.makedirs(www)
     open(os.path.join(www, "1k.html"), "wb").write(b"x" * 1024)
     open(os.path.join(www, "100k.bin"), "wb").write(os.urandom(100 * 1024))
-    zport, nport = free_port(), free_port()
+    zport, nport, rport = free_port(), free_port(), free_port()
     zcfg = os.path.join(tmp, "zeus.toml")
     open(zcfg, "w").write(f'''run_dir = "{tmp}/run"
 [logger]
@@ -110,6 +114,18 @@ service_adapter = "http"
 listen_port = {zport}
 document_root = "{www}"
 mounts = {{ "/api" = "json_api" }}
+[schedulers.r]
+start_processes = 2
+max_processes = 2
+min_spare_processes = 0
+max_spare_processes = 2
+max_process_tasks = {args.recycle}
+[services.recycled]
+scheduler_name = "r"
+service_adapter = "http"
+[services.recycled.service_settings]
+listen_port = {rport}
+document_root = "{www}"
 ''')
     ncfg = os.path.join(tmp, "nginx.conf")
     open(ncfg, "w").write(f'''daemon off;
@@ -122,6 +138,10 @@ http {{
     access_log off;
     sendfile on;
     tcp_nopush on;
+    # The same 1 s validity as zeus's open_file_cache_valid (zeus also keeps small files'
+    # bytes; nginx keeps the open descriptor and its stat).
+    open_file_cache max=1000 inactive=20s;
+    open_file_cache_valid 1s;
     keepalive_requests 1000000;
     client_body_temp_path {tmp}/nginx-body;
     proxy_temp_path {tmp}/nginx-proxy;
@@ -143,25 +163,36 @@ http {{
         n = subprocess.Popen([nginx_bin, "-c", ncfg, "-p", tmp], stdout=subprocess.DEVNULL,
                              stderr=open(os.path.join(tmp, "nginx.log"), "w"))
         procs.append(n)
-        wait_port(zport, z, "zeus"); wait_port(nport, n, "nginx")
-        rows = [("1 KiB, keep-alive", "/1k.html", False), ("1 KiB, Connection: close", "/1k.html", True),
-                ("100 KiB, keep-alive", "/100k.bin", False), ("dynamic (handler / return 200)", "/api/hello", False)]
+        wait_port(zport, z, "zeus"); wait_port(nport, n, "nginx"); wait_port(rport, z, "zeus (recycled)")
+        # (name, path, Connection: close, zeus port)
+        rows = [("1 KiB, keep-alive", "/1k.html", False, zport),
+                ("1 KiB, Connection: close", "/1k.html", True, zport),
+                ("100 KiB, keep-alive", "/100k.bin", False, zport),
+                ("dynamic (handler / return 200)", "/api/hello", False, zport),
+                (f"1 KiB, zeus recycled every {args.recycle}", "/1k.html", False, rport)]
         results = {(r[0], s): [] for r in rows for s in ("zeus", "nginx")}
         for rnd in range(args.rounds):
-            for name, path, close in rows:
-                order = [("zeus", zport), ("nginx", nport)] if rnd % 2 == 0 else [("nginx", nport), ("zeus", zport)]
+            for name, path, close, zp in rows:
+                order = [("zeus", zp), ("nginx", nport)] if rnd % 2 == 0 else [("nginx", nport), ("zeus", zp)]
                 for server, port in order:
                     results[(name, server)].append(wrk(f"http://127.0.0.1:{port}{path}", args, close))
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds; "
               "median req/s, median p99, total errors")
         print(f"{'row':34} {'zeus req/s':>11} {'nginx req/s':>12} {'ratio':>6} {'zeus p99':>9} {'nginx p99':>10} {'errors z/n':>11}")
         med = statistics.median
-        for name, _, _ in rows:
+        for name, *_ in rows:
             zr, nr = results[(name, "zeus")], results[(name, "nginx")]
             zrps, nrps = med([r[0] for r in zr]), med([r[0] for r in nr])
             zp, np_ = med([r[1] for r in zr]), med([r[1] for r in nr])
             print(f"{name:34} {zrps:11.0f} {nrps:12.0f} {zrps / nrps:6.2f} {zp:8.2f}ms {np_:9.2f}ms "
                   f"{sum(r[2] for r in zr):5d}/{sum(r[2] for r in nr):<5d}")
+        for name, *_ in rows:
+            for server in ("zeus", "nginx"):
+                kinds = [sum(r[3][k] for r in results[(name, server)]) for k in range(4)]
+                if any(kinds):
+                    print(f"  {server} socket errors on {name!r}: connect {kinds[0]}, read {kinds[1]}, "
+                          f"write {kinds[2]}, timeout {kinds[3]}")
+        print(f"command: {' '.join(sys.argv)}")
         print(f"memory after the run (RSS, whole server): zeus {tree_rss_kib(z.pid) / 1024:.1f} MiB, "
               f"nginx {tree_rss_kib(n.pid) / 1024:.1f} MiB")
     finally:

@@ -24,6 +24,13 @@ use crate::settings::Timeouts;
 /// Read at most this much per readiness event before giving other connections a turn.
 const READ_BUDGET: usize = 256 * 1024;
 
+thread_local! {
+    /// Where reads land before they join a connection's buffer: one per worker thread,
+    /// zeroed once, not on every read.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; 16 * 1024].into_boxed_slice());
+}
+
 /// Where a connection is, which decides its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -74,6 +81,9 @@ pub struct Conn {
     /// A protocol error was answered: unread request bytes may remain (see `linger`).
     refused: bool,
     eof: bool,
+    /// No request head has arrived yet: while nothing is buffered the connection waits for
+    /// its first head (`header_timeout`), not idle between requests (`keepalive_timeout`).
+    fresh: bool,
     phase: Phase,
     /// When the current phase times out.
     pub deadline: Instant,
@@ -94,6 +104,7 @@ impl Conn {
             close_after: false,
             refused: false,
             eof: false,
+            fresh: true,
             phase: Phase::Head,
             deadline: Instant::now() + t.header,
         })
@@ -107,6 +118,15 @@ impl Conn {
     /// Idle between requests, with nothing in flight (safe to close when stopping).
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Idle && self.inbuf.is_empty() && !self.has_output()
+    }
+
+    /// The phase with nothing buffered and nothing to send.
+    fn at_rest(&self) -> Phase {
+        if self.fresh {
+            Phase::Head
+        } else {
+            Phase::Idle
+        }
     }
 
     fn has_output(&self) -> bool {
@@ -152,7 +172,7 @@ impl Conn {
             }
         }
         if self.pending.is_none() && self.inbuf.is_empty() {
-            self.enter(Phase::Idle, t);
+            self.enter(self.at_rest(), t);
         }
         if self.eof || (draining && self.is_idle()) {
             return Next::Close;
@@ -177,10 +197,13 @@ impl Conn {
     /// Reads what the socket has (up to the budget); true if any byte arrived.
     fn read_in(&mut self, lim: &Limits) -> io::Result<bool> {
         let cap = read_cap(lim);
-        let mut buf = [0u8; 16 * 1024];
+        SCRATCH.with_borrow_mut(|buf| self.read_with(buf, cap))
+    }
+
+    fn read_with(&mut self, buf: &mut [u8], cap: usize) -> io::Result<bool> {
         let mut got = 0;
         while got < READ_BUDGET && self.inbuf.len() < cap {
-            match (&self.stream).read(&mut buf) {
+            match (&self.stream).read(buf) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -211,7 +234,7 @@ impl Conn {
                             if self.has_output() {
                                 Phase::Writing
                             } else {
-                                Phase::Idle
+                                self.at_rest()
                             },
                             t,
                         );
@@ -221,6 +244,7 @@ impl Conn {
                         Ok(Some(h)) => {
                             self.inbuf.drain(..h.len);
                             self.sent_continue = false;
+                            self.fresh = false;
                             h
                         }
                         Ok(None) => {

@@ -109,6 +109,7 @@ impl Http {
                 st.blocked_file_types.clone(),
                 st.allow_symlinks_outside_root,
                 st.sendfile_min_bytes,
+                cfg.file_cache,
             )),
             None => Arc::new(welcome::Welcome),
         };

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 use nix::sys::socket::{send, MsgFlags};
 
@@ -26,7 +27,7 @@ enum Deferred {
     /// `sendfile` from `offset`, `left` bytes to go; then each of `rest` (its prefix through
     /// the buffer, then its region), then `tail`.
     File {
-        file: File,
+        file: Arc<File>,
         offset: i64,
         left: u64,
         rest: std::vec::IntoIter<Region>,
@@ -99,8 +100,17 @@ impl Output {
             Body::Empty => {}
             Body::Bytes(b) => self.buf.extend_from_slice(&b),
             Body::Static(b) => self.buf.extend_from_slice(b),
-            Body::File { len: 0, .. } => {}
+            Body::File { len: 0, .. } | Body::SharedFile { len: 0, .. } => {}
             Body::File { file, offset, len } => {
+                self.deferred = Some(Deferred::File {
+                    file: Arc::new(file),
+                    offset: offset as i64,
+                    left: len,
+                    rest: Vec::new().into_iter(),
+                    tail: Vec::new(),
+                })
+            }
+            Body::SharedFile { file, offset, len } => {
                 self.deferred = Some(Deferred::File {
                     file,
                     offset: offset as i64,
@@ -111,7 +121,7 @@ impl Output {
             }
             Body::Regions { file, parts, tail } => {
                 self.deferred = Some(Deferred::File {
-                    file,
+                    file: Arc::new(file),
                     offset: 0,
                     left: 0,
                     rest: parts.into_iter(),

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A response body.
@@ -20,6 +21,16 @@ pub enum Body {
     File {
         /// The open file.
         file: File,
+        /// First byte.
+        offset: u64,
+        /// Byte count.
+        len: u64,
+    },
+    /// `len` bytes of a file shared with a cache (`files::cache`), from `offset`, sent
+    /// zero-copy like `File`.
+    SharedFile {
+        /// The open file.
+        file: Arc<File>,
         /// First byte.
         offset: u64,
         /// Byte count.
@@ -58,7 +69,9 @@ impl std::fmt::Debug for Body {
             Self::Empty => f.write_str("Empty"),
             Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Self::Static(b) => write!(f, "Static({} bytes)", b.len()),
-            Self::File { offset, len, .. } => write!(f, "File {{ offset: {offset}, len: {len} }}"),
+            Self::File { offset, len, .. } | Self::SharedFile { offset, len, .. } => {
+                write!(f, "File {{ offset: {offset}, len: {len} }}")
+            }
             Self::Regions { parts, .. } => write!(f, "Regions({} parts)", parts.len()),
             Self::Stream(_) => f.write_str("Stream"),
         }
@@ -72,7 +85,7 @@ impl Body {
             Self::Empty => Some(0),
             Self::Bytes(b) => Some(b.len() as u64),
             Self::Static(b) => Some(b.len() as u64),
-            Self::File { len, .. } => Some(*len),
+            Self::File { len, .. } | Self::SharedFile { len, .. } => Some(*len),
             Self::Regions { parts, tail, .. } => Some(
                 parts
                     .iter()

@@ -12,8 +12,9 @@
 //! `max_connections_per_worker` connections and only does work when one is ready, like an
 //! nginx worker; the prefork pool still gives isolation, recycling and the scoreboard.
 //! Each request is one task (`ctx.task`): RUNNING while it is handled, counted when done.
-//! A worker asked to stop (or recycled) stops accepting, closes idle connections, answers
-//! the requests in flight with `Connection: close`, and ends when no connection is left.
+//! A worker asked to stop (or recycled) stops accepting, answers the requests in flight and
+//! the next request of each idle connection (within `DRAIN_GRACE`) with `Connection:
+//! close`, closes the connections still idle after that, and ends when none is left.
 
 use std::io;
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ const STOP: u64 = u64::MAX;
 const CONN_BASE: u64 = 1 << 32;
 /// Connections accepted per listener wake-up.
 const ACCEPT_BATCH: usize = 1;
+/// How long a draining worker keeps an idle keep-alive connection for one last request.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// How often a worker asks whether it must stop when no stop signal fired.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
@@ -113,7 +116,8 @@ impl Service for HttpService {
 
 struct Slot {
     conn: Conn,
-    want: Next,
+    /// What the epoll entry waits for; `None` before the connection is in the set.
+    want: Option<Next>,
 }
 
 struct Loop<'s> {
@@ -205,19 +209,21 @@ impl Loop<'_> {
         self.set_accepting(ctx, false)?;
         // A thread MPM's stop fd stays readable: level-triggered, it would wake us in a loop.
         self.epoll.delete(ctx.stop_fd())?;
-        // Idle connections close now; busy ones answer with `Connection: close` (see `drive`).
-        for i in 0..self.conns.len() {
-            if self.conns[i].as_ref().is_some_and(|s| s.conn.is_idle()) {
-                self.close(i);
+        // Busy connections answer their request with `Connection: close` (see `drive`). Idle
+        // ones get DRAIN_GRACE to send one more request, answered the same way: closing them
+        // at once races with a client that is sending its next request on them, which then
+        // sees a reset or an early EOF (wrk counted hundreds of read errors per recycle).
+        let until = Instant::now() + DRAIN_GRACE;
+        for slot in self.conns.iter_mut().flatten() {
+            if slot.conn.is_idle() {
+                slot.conn.deadline = slot.conn.deadline.min(until);
             }
         }
+        self.next_sweep = self.next_sweep.min(until);
         Ok(())
     }
 
-    fn accept(&mut self, ctx: &WorkerCtx<'_>, listener: usize) -> io::Result<()> {
-        let Some(l) = ctx.listeners().get(listener) else {
-            return Ok(());
-        };
+    fn accept(&mut self, ctx: &mut WorkerCtx<'_>, listener: usize) -> io::Result<()> {
         // Few at a time (nginx: multi_accept off): the listener is level-triggered, so what
         // is left wakes a worker again, maybe another one. Taking a whole burst here would
         // put every connection of a load test on one worker, and so on one core.
@@ -225,7 +231,11 @@ impl Loop<'_> {
             if self.open() >= self.max_conns() {
                 break;
             }
-            match l.accept() {
+            let Some(l) = ctx.listeners().get(listener) else {
+                return Ok(());
+            };
+            let accepted = l.accept();
+            match accepted {
                 Ok((stream, peer)) => {
                     let conn = match Conn::new(stream, peer, &self.svc.cfg.timeouts) {
                         Ok(c) => c,
@@ -235,16 +245,11 @@ impl Loop<'_> {
                         self.conns.push(None);
                         self.conns.len() - 1
                     });
-                    let ev = EpollEvent::new(EpollFlags::EPOLLIN, CONN_BASE + i as u64);
-                    if self.epoll.add(conn.stream(), ev).is_err() {
-                        self.free.push(i);
-                        continue;
-                    }
-                    self.next_sweep = self.next_sweep.min(conn.deadline);
-                    self.conns[i] = Some(Slot {
-                        conn,
-                        want: Next::Read,
-                    });
+                    self.conns[i] = Some(Slot { conn, want: None });
+                    // The client usually sent its request right after connecting: serve it
+                    // now, before any epoll round trip. A `Connection: close` exchange then
+                    // never enters the epoll set; if nothing came yet, one read said so.
+                    self.drive(i, ctx)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if is_transient(&e) => continue,
@@ -272,14 +277,22 @@ impl Loop<'_> {
             return Ok(());
         }
         self.next_sweep = self.next_sweep.min(slot.conn.deadline);
-        if next != slot.want {
+        if slot.want != Some(next) {
             let flags = match next {
                 Next::Write => EpollFlags::EPOLLOUT,
                 _ => EpollFlags::EPOLLIN,
             };
             let mut ev = EpollEvent::new(flags, CONN_BASE + i as u64);
-            self.epoll.modify(slot.conn.stream(), &mut ev)?;
-            slot.want = next;
+            let r = match slot.want {
+                None => self.epoll.add(slot.conn.stream(), ev),
+                Some(_) => self.epoll.modify(slot.conn.stream(), &mut ev),
+            };
+            if r.is_err() {
+                // Out of epoll resources for this one: drop it, keep the worker.
+                self.close(i);
+                return Ok(());
+            }
+            slot.want = Some(next);
         }
         Ok(())
     }

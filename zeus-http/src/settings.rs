@@ -59,6 +59,10 @@ pub struct HttpSettings {
     pub max_connections_per_worker: usize,
     /// Files at least this large are sent with `sendfile(2)`; smaller ones are read.
     pub sendfile_min_bytes: u64,
+    /// Seconds a file stays cached in each worker thread, a small one with its bytes, a
+    /// larger one as an open descriptor (nginx's `open_file_cache_valid`): a changed file is
+    /// served within this time; 0: no cache.
+    pub open_file_cache_valid: f64,
 }
 
 impl Default for HttpSettings {
@@ -84,6 +88,7 @@ impl Default for HttpSettings {
             send_timeout: 10.0,
             max_connections_per_worker: 1024,
             sendfile_min_bytes: 64 * 1024,
+            open_file_cache_valid: 1.0,
         }
     }
 }
@@ -112,6 +117,8 @@ pub struct HttpConfig {
     pub limits: Limits,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Validity of a cached small file (zero: no cache).
+    pub file_cache: Duration,
     /// Key blamed when binding fails.
     pub port_key: String,
 }
@@ -175,6 +182,14 @@ impl HttpConfig {
             keepalive: secs(settings.keepalive_timeout, "keepalive_timeout"),
             send: secs(settings.send_timeout, "send_timeout"),
         };
+        let file_cache = Duration::try_from_secs_f64(settings.open_file_cache_valid)
+            .unwrap_or_else(|_| {
+                errs.push(s.error(
+                    "open_file_cache_valid",
+                    "must be 0 (off) or a positive number of seconds",
+                ));
+                Duration::ZERO
+            });
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
         }
@@ -186,6 +201,7 @@ impl HttpConfig {
                 max_body_bytes: settings.max_body_bytes,
             },
             timeouts,
+            file_cache,
             root,
             port_key: s.key("listen_port"),
             settings,

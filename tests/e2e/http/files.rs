@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use super::{start, BIG};
-use crate::util::{request, run_bounded, HttpConn, CLI_TIMEOUT};
+use crate::util::{request, run_bounded, wait_for, HttpConn, CLI_TIMEOUT, SOON};
 
 fn get(port: u16, path: &str, extra: &str) -> crate::util::HttpResponse {
     request(
@@ -232,7 +232,46 @@ fn multiple_ranges_are_served_as_multipart_byteranges(mpm: &str) {
     );
 }
 
+/// Files are cached for `open_file_cache_valid` seconds: a changed file is served within
+/// that time, and at once with the cache off.
+fn changed_files_are_served_within_open_file_cache_valid(mpm: &str) {
+    let w = start(
+        &format!("http-filecache-{mpm}"),
+        mpm,
+        "open_file_cache_valid = 0.3",
+    );
+    let p = w.port;
+    let mut c = HttpConn::connect(p);
+    assert_eq!(c.get("/hello.txt").text(), "hello world\n");
+    std::fs::write(w.site.root().join("hello.txt"), "changed\n").expect("rewrite");
+    wait_for("the changed file", SOON, || {
+        (c.get("/hello.txt").text() == "changed\n").then_some(())
+    });
+    let r = c.get("/hello.txt");
+    assert_eq!(r.header("content-length"), Some("8"));
+    // A large file is cached as a descriptor: replaced by a rename, the new one is served
+    // once the entry expires.
+    assert_eq!(c.get("/big.bin").body.len(), BIG);
+    let next = w.site.root().join("big.next");
+    std::fs::write(&next, vec![b'n'; 5000]).expect("new big file");
+    std::fs::rename(&next, w.site.root().join("big.bin")).expect("replace");
+    wait_for("the replaced large file", SOON, || {
+        (c.get("/big.bin").body == vec![b'n'; 5000]).then_some(())
+    });
+
+    let off = start(
+        &format!("http-nofilecache-{mpm}"),
+        mpm,
+        "open_file_cache_valid = 0",
+    );
+    let mut c = HttpConn::connect(off.port);
+    assert_eq!(c.get("/hello.txt").text(), "hello world\n");
+    std::fs::write(off.site.root().join("hello.txt"), "changed\n").expect("rewrite");
+    assert_eq!(c.get("/hello.txt").text(), "changed\n");
+}
+
 per_mpm!(
+    changed_files_are_served_within_open_file_cache_valid,
     files_validators_and_ranges,
     blocked_hidden_and_traversal_requests_are_refused,
     multiple_ranges_are_served_as_multipart_byteranges,

@@ -8,6 +8,7 @@
 //!   other than a final `chunked` are refused (request smuggling);
 //! - nothing here panics on input.
 
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 
 use crate::error::HttpError;
@@ -100,11 +101,23 @@ const KNOWN_METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
 
+/// Header slots kept on the stack (`max_headers` up to this).
+const STACK_HEADERS: usize = 128;
+
 /// Parses the head at the start of `buf`: `Ok(None)` while it is incomplete (and within limits).
 pub fn parse_head(buf: &[u8], peer: SocketAddr, lim: &Limits) -> Result<Option<Head>, HttpError> {
-    let mut fields = vec![httparse::EMPTY_HEADER; lim.max_headers];
-    let mut req = httparse::Request::new(&mut fields);
-    let len = match req.parse(buf) {
+    // Header slots on the stack, uninitialised (httparse fills what it uses): no allocation
+    // and no clearing per request; a larger `max_headers` takes them from the heap.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut heap;
+    let fields = if lim.max_headers <= STACK_HEADERS {
+        &mut stack[..lim.max_headers]
+    } else {
+        heap = vec![MaybeUninit::uninit(); lim.max_headers];
+        &mut heap[..]
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, fields) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return incomplete(buf, lim),
         Err(httparse::Error::TooManyHeaders) => {
