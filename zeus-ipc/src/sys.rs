@@ -148,7 +148,7 @@ pub(crate) unsafe trait SharedPod: Sync {}
 unsafe impl SharedPod for SegmentHeader {}
 // SAFETY: as above: `#[repr(C, align(64))]`, atomics and arrays of atomics only.
 unsafe impl SharedPod for RingHeader {}
-// SAFETY: as above: `#[repr(C)]`, three atomics, no padding.
+// SAFETY: as above: `#[repr(C)]`, four atomics, no padding.
 unsafe impl SharedPod for SlotHeader {}
 
 /// A read-write `MAP_SHARED` mapping of a file, exposed only as typed views of atomics.

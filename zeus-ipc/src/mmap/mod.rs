@@ -88,8 +88,14 @@ fn cpu_tag() -> u32 {
 
 /// Busy-polls `attempt` for at most `budget`, unless that cannot help: a single-CPU
 /// machine, or the peer (`peer_cpu`, CPU + 1 of the other side's last operation) on our own
-/// CPU, where spinning only delays it. `None` when it never succeeded.
-fn spin<T>(budget: Duration, peer_cpu: u32, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+/// CPU, where spinning only delays it. `me` is our CPU + 1; `pauses` spin-loop hints
+/// separate two attempts. `None` when it never succeeded.
+fn spin<T>(
+    budget: Duration,
+    (peer_cpu, me): (u32, u32),
+    pauses: u32,
+    mut attempt: impl FnMut() -> Option<T>,
+) -> Option<T> {
     static MULTI_CPU: OnceLock<bool> = OnceLock::new();
     // Online CPUs of the machine, not this process's affinity (which
     // `available_parallelism` reports): two peers pinned to two CPUs should spin.
@@ -97,7 +103,7 @@ fn spin<T>(budget: Duration, peer_cpu: u32, mut attempt: impl FnMut() -> Option<
         nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
             .map_or(true, |n| n.is_none_or(|n| n > 1))
     });
-    if budget.is_zero() || !multi || (peer_cpu != 0 && peer_cpu == cpu_tag()) {
+    if budget.is_zero() || !multi || (peer_cpu != 0 && peer_cpu == me) {
         return None;
     }
     let start = Instant::now();
@@ -106,7 +112,9 @@ fn spin<T>(budget: Duration, peer_cpu: u32, mut attempt: impl FnMut() -> Option<
             if let Some(done) = attempt() {
                 return Some(done);
             }
-            std::hint::spin_loop();
+            for _ in 0..pauses {
+                std::hint::spin_loop();
+            }
         }
         if start.elapsed() >= budget {
             return None;
@@ -114,9 +122,12 @@ fn spin<T>(budget: Duration, peer_cpu: u32, mut attempt: impl FnMut() -> Option<
     }
 }
 
+/// Spin-loop hints between two attempts of a sender waiting for room.
+const SEND_PAUSES: u32 = 16;
+
 /// The `recv` outcome of one attempt: `None` = nothing yet.
-fn pop_once(ring: &Ring<'_>, buf: &mut [u8]) -> Option<Result<usize, RecvError>> {
-    match ring.pop(buf, cpu_tag()) {
+fn pop_once(ring: &Ring<'_>, buf: &mut [u8], cpu: u32) -> Option<Result<usize, RecvError>> {
+    match ring.pop(buf, cpu) {
         Ok(len) => Some(Ok(len)),
         Err(PopError::Empty) => None,
         Err(PopError::TooSmall { needed }) => Some(Err(RecvError::BufferTooSmall {
@@ -223,12 +234,13 @@ impl MmapChannel {
         deadline: &mut Deadline,
     ) -> Result<usize, RecvError> {
         let h = ring.header;
+        let cpu = cpu_tag();
         let mut nap = FIRST_PARK;
         loop {
             h.receivers_parked.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let epoch = h.data_futex.load(Ordering::SeqCst);
-            let got = pop_once(ring, buf);
+            let got = pop_once(ring, buf, cpu);
             let slice = deadline.slice();
             if let (None, Some(slice)) = (&got, slice) {
                 let _ = sys::futex_wait(&h.data_futex, epoch, slice.min(nap));
@@ -251,7 +263,7 @@ impl MmapChannel {
                 ring.reclaim_stalled();
                 if !self.mailbox.is_hub() && !sys::process_alive(self.segment.hub_pid) {
                     // Deliver what the hub sent before it died, then report it.
-                    return pop_once(ring, buf)
+                    return pop_once(ring, buf, cpu)
                         .unwrap_or(Err(RecvError::Disconnected(self.mailbox)));
                 }
             }
@@ -343,7 +355,10 @@ impl Channel for MmapChannel {
         let mut deadline = Deadline::new(timeout);
         let budget = self.segment.spin.min(timeout);
         let peer = h.receiver_cpu.load(Ordering::Relaxed);
-        if spin(budget, peer, || ring.push(msg, me, cpu).then_some(())).is_some() {
+        // A full ring drains at the consumer's pace: polling `head` less often leaves its
+        // line to the consumer instead of pulling it across on every attempt.
+        let room = || ring.push(msg, me, cpu).then_some(());
+        if spin(budget, (peer, cpu), SEND_PAUSES, room).is_some() {
             wake(&h.data_futex, &h.receivers_parked);
             return Ok(());
         }
@@ -354,13 +369,14 @@ impl Channel for MmapChannel {
         let ring = self.segment.ring(self.mailbox);
         let h = ring.header;
         ring.register_receiver(sys::current_pid());
-        let outcome = pop_once(&ring, buf).or_else(|| {
+        let cpu = cpu_tag();
+        let outcome = pop_once(&ring, buf, cpu).or_else(|| {
             if timeout.is_zero() {
                 return Some(Err(RecvError::Empty(self.mailbox)));
             }
             let peer = h.sender_cpu.load(Ordering::Relaxed);
-            spin(self.segment.spin.min(timeout), peer, || {
-                pop_once(&ring, buf)
+            spin(self.segment.spin.min(timeout), (peer, cpu), 1, || {
+                pop_once(&ring, buf, cpu)
             })
         });
         match outcome {
