@@ -201,14 +201,16 @@ impl MmapChannel {
             h.senders_parked.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let epoch = h.space_futex.load(Ordering::SeqCst);
-            let pushed = ring.push(msg, me, cpu);
-            let slice = deadline.slice();
-            if let (false, Some(slice)) = (pushed, slice) {
+            let mut pushed = ring.push(msg, me, cpu);
+            let slice = if pushed { None } else { deadline.slice() };
+            if let Some(slice) = slice {
                 // Woken, timed out or interrupted: all lead back to the checks below.
                 let _ = sys::futex_wait(&h.space_futex, epoch, slice.min(nap));
                 nap = (nap * 2).min(LIVENESS_PERIOD);
             }
             h.senders_parked.fetch_sub(1, Ordering::SeqCst);
+            // Most wake-ups bring room: use it before any bookkeeping.
+            pushed = pushed || (slice.is_some() && ring.push(msg, me, cpu));
             if pushed {
                 wake(&h.data_futex, &h.receivers_parked);
                 return Ok(());
@@ -236,22 +238,31 @@ impl MmapChannel {
         let h = ring.header;
         let cpu = cpu_tag();
         let mut nap = FIRST_PARK;
+        let finish = |outcome: Result<usize, RecvError>| {
+            if outcome.is_ok() {
+                wake(&h.space_futex, &h.senders_parked);
+            }
+            outcome
+        };
         loop {
             h.receivers_parked.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let epoch = h.data_futex.load(Ordering::SeqCst);
             let got = pop_once(ring, buf, cpu);
-            let slice = deadline.slice();
-            if let (None, Some(slice)) = (&got, slice) {
+            let slice = if got.is_none() {
+                deadline.slice()
+            } else {
+                None
+            };
+            if let Some(slice) = slice {
+                // Woken, timed out or interrupted: all lead back to the checks below.
                 let _ = sys::futex_wait(&h.data_futex, epoch, slice.min(nap));
                 nap = (nap * 2).min(LIVENESS_PERIOD);
             }
             h.receivers_parked.fetch_sub(1, Ordering::SeqCst);
-            if let Some(outcome) = got {
-                if outcome.is_ok() {
-                    wake(&h.space_futex, &h.senders_parked);
-                }
-                return outcome;
+            // Most wake-ups bring a message: take it before any bookkeeping.
+            if let Some(outcome) = got.or_else(|| pop_once(ring, buf, cpu)) {
+                return finish(outcome);
             }
             if slice.is_none() {
                 return Err(RecvError::Timeout {
