@@ -376,6 +376,15 @@ impl Channel for MmapChannel {
         self.park_send(&ring, to, msg, &mut deadline)
     }
 
+    fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()> {
+        // Mapped before the fork, the segment needs no permission to be used; owning the
+        // file lets a process that dropped privileges remove it (`/dev/shm` is sticky).
+        for path in self._owner.iter().flat_map(OwnedFiles::paths) {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        }
+        Ok(())
+    }
+
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         let ring = self.segment.ring(self.mailbox);
         let h = ring.header;
