@@ -12,7 +12,8 @@
 //! - `ceiling/memcpy_64KiB/{cache_hot,streaming}`: one in-process copy of 64 KiB, from a
 //!   buffer in cache, and from successive 64 KiB pieces of a 1 GiB buffer (larger than any
 //!   cache here: a copy at memory bandwidth), the bandwidth bounds;
-//! - `raw/…`: the bare mechanisms (see `ipc/raw.rs`), to see what the adapters add.
+//! - `raw/…`: the bare mechanisms (see `ipc/raw.rs`), to see what the adapters add; each
+//!   is measured right before the adapter it is the baseline of.
 //!
 //! Run: `cargo bench -p zeus-benches --bench ipc` (≈ 2 minutes: 10 samples, 2 s each).
 
@@ -160,22 +161,25 @@ fn adapters(c: &mut Criterion) {
     let other_cpu = usize::from(cpus() > 1);
     pin(0);
     let spin = ChannelOptions::default().spin;
-    let mut lat = c.benchmark_group("latency_64B");
     let sleeping = (IpcAdapter::Mmap, "mmap_sleeping", Duration::ZERO);
     let cases = IpcAdapter::AUTO_ORDER.map(|a| (a, a.as_str(), spin));
-    for (adapter, label, spin) in cases.into_iter().chain([sleeping]) {
-        for (placement, cpu) in [("cross_cpu", other_cpu), ("same_cpu", 0)] {
+    // Each adapter right after its raw mechanism, in the same placement: this VM's figures
+    // drift within minutes, so a ratio is only fair between neighbours.
+    for (placement, cpu) in [("cross_cpu", other_cpu), ("same_cpu", 0)] {
+        for (adapter, label, spin) in cases.into_iter().chain([sleeping]) {
+            raw::baseline(c, label, placement, cpu);
             let Some(peer) = Peer::start(adapter, SMALL, cpu, spin) else {
                 continue;
             };
             let mut ping = vec![0u8; SMALL];
             ping[0] = PING;
             let mut buf = vec![0u8; SMALL];
+            let mut lat = c.benchmark_group("latency_64B");
             let id = BenchmarkId::new(label, placement);
             lat.bench_function(id, |b| b.iter(|| peer.round_trip(&ping, &mut buf)));
+            lat.finish();
         }
     }
-    lat.finish();
 
     for (group, size) in [("one_way_64B", SMALL), ("one_way_64KiB", LARGE)] {
         let mut g = c.benchmark_group(group);
@@ -235,6 +239,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = ipc;
     config = config();
-    targets = adapters, ceiling, raw::raw
+    targets = adapters, ceiling
 }
 criterion_main!(ipc);

@@ -15,22 +15,26 @@ use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::pipe;
 
-use crate::{cpus, fork_on, PING, QUIT, SMALL};
+use crate::{fork_on, PING, QUIT, SMALL};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
-/// Every raw mechanism, cross-CPU and (for the blocking ones) same-CPU.
-pub fn raw(c: &mut Criterion) {
-    let other_cpu = usize::from(cpus() > 1);
+/// The raw mechanism of the adapter `label` (`mmap_sleeping`: the futex ring), with the
+/// peer on `cpu`. The spin rings only cross-CPU: spinning on a shared CPU waits for the
+/// scheduler, not for the other side.
+pub fn baseline(c: &mut Criterion, label: &str, placement: &str, cpu: usize) {
     let mut g = c.benchmark_group("raw");
-    for (placement, cpu) in [("cross_cpu", other_cpu), ("same_cpu", 0)] {
-        pipes(&mut g, placement, cpu);
-        socketpair(&mut g, placement, cpu);
-        sysv(&mut g, placement, cpu);
-        ring(&mut g, placement, cpu, Wait::Futex);
+    match label {
+        "fifo" => pipes(&mut g, placement, cpu),
+        "socket" => socketpair(&mut g, placement, cpu),
+        "sysv" => sysv(&mut g, placement, cpu),
+        "mmap_sleeping" => ring(&mut g, placement, cpu, Wait::Futex),
+        "mmap" if cpu != 0 => {
+            ring(&mut g, placement, cpu, Wait::Spin);
+            spin_words(&mut g, cpu);
+        }
+        _ => {}
     }
-    ring(&mut g, "cross_cpu", other_cpu, Wait::Spin);
-    spin_words(&mut g, other_cpu);
     g.finish();
 }
 

@@ -368,7 +368,8 @@ impl Channel for MmapChannel {
         let peer = h.receiver_cpu.load(Ordering::Relaxed);
         // A full ring drains at the consumer's pace: polling `head` less often leaves its
         // line to the consumer instead of pulling it across on every attempt.
-        let room = || ring.push(msg, me, cpu).then_some(());
+        let batch = ring.batch();
+        let room = || ring.push_with_spare(msg, me, cpu, batch).then_some(());
         if spin(budget, (peer, cpu), SEND_PAUSES, room).is_some() {
             wake(&h.data_futex, &h.receivers_parked);
             return Ok(());

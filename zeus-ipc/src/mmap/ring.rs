@@ -136,10 +136,10 @@ impl<'a> Ring<'a> {
         (header, words, index)
     }
 
-    /// Whether position `pos` is free to produce into: refreshes `head_cache` from the
-    /// consumers' `head` only when the cached copy says the ring is full.
-    fn has_room(&self, pos: u64) -> bool {
-        let slots = self.mask + 1;
+    /// Whether position `pos`, and `spare` more after it, are free to produce into:
+    /// refreshes `head_cache` from the consumers' `head` only when the cached copy says no.
+    fn has_room(&self, pos: u64, spare: u64) -> bool {
+        let slots = (self.mask + 1).saturating_sub(spare);
         let h = self.header;
         if pos.wrapping_sub(h.head_cache.load(Ordering::Acquire)) < slots {
             return true;
@@ -155,10 +155,22 @@ impl<'a> Ring<'a> {
     /// Appends `msg` (the caller checked its size); `false` when the ring is full. `me` is
     /// the producer's pid, `cpu` its CPU + 1 (for the consumer's spin decision).
     pub(crate) fn push(&self, msg: &[u8], me: i32, cpu: u32) -> bool {
+        self.push_with_spare(msg, me, cpu, 0)
+    }
+
+    /// How many free slots beyond its own a sender that waits for room asks for: an eighth
+    /// of the ring. Taking room back one slot at a time would read the consumers' `head`
+    /// for every message, and each read takes its line away from the consumers' next CAS.
+    pub(crate) fn batch(&self) -> u64 {
+        (self.mask + 1) / 8
+    }
+
+    /// [`Ring::push`], but only if `spare` more slots are free as well.
+    pub(crate) fn push_with_spare(&self, msg: &[u8], me: i32, cpu: u32, spare: u64) -> bool {
         let h = self.header;
         let mut pos = h.tail.load(Ordering::Relaxed);
         loop {
-            if !self.has_room(pos) {
+            if !self.has_room(pos, spare) {
                 return false;
             }
             match h.tail.compare_exchange_weak(
