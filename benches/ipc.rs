@@ -17,6 +17,8 @@
 //!
 //! Run: `cargo bench -p zeus-benches --bench ipc` (≈ 2 minutes: 10 samples, 2 s each).
 
+#[path = "ipc/paired.rs"]
+mod paired;
 #[path = "ipc/raw.rs"]
 mod raw;
 
@@ -239,6 +241,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = ipc;
     config = config();
-    targets = adapters, ceiling
+    targets = adapters, ceiling, paired::paired
 }
 criterion_main!(ipc);

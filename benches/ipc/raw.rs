@@ -149,7 +149,7 @@ fn shared_words(words: usize) -> &'static [AtomicU64] {
 
 /// How a ring's reader waits.
 #[derive(Clone, Copy, PartialEq)]
-enum Wait {
+pub enum Wait {
     /// Busy-polls the slot.
     Spin,
     /// Parks on the ring's futex word at once (the sleeping-peer case).
@@ -160,13 +160,13 @@ const SLOTS: usize = 64;
 /// 128-byte slots: the sequence word, then 64 bytes of payload (two cache lines, as in the
 /// mmap adapter).
 const SLOT_WORDS: usize = 16;
-const PAYLOAD_WORDS: usize = SMALL / 8;
+pub const PAYLOAD_WORDS: usize = SMALL / 8;
 /// Ring words: the slots, then one line with the futex word and the parked flag.
 const RING_WORDS: usize = SLOTS * SLOT_WORDS + 8;
 
 /// A single-producer single-consumer ring of 64-byte messages.
 #[derive(Clone, Copy)]
-struct Ring {
+pub struct Ring {
     words: &'static [AtomicU64],
     wait: Wait,
 }
@@ -183,7 +183,7 @@ impl Ring {
         &self.words[SLOTS * SLOT_WORDS + 1]
     }
 
-    fn send(&self, n: u64, payload: &[u64; PAYLOAD_WORDS]) {
+    pub fn send(&self, n: u64, payload: &[u64; PAYLOAD_WORDS]) {
         let slot = &self.words[(n as usize % SLOTS) * SLOT_WORDS..][..SLOT_WORDS];
         for (word, value) in slot[1..].iter().zip(payload) {
             word.store(*value, Ordering::Relaxed);
@@ -202,7 +202,7 @@ impl Ring {
         }
     }
 
-    fn recv(&self, n: u64, payload: &mut [u64; PAYLOAD_WORDS]) {
+    pub fn recv(&self, n: u64, payload: &mut [u64; PAYLOAD_WORDS]) {
         let slot = &self.words[(n as usize % SLOTS) * SLOT_WORDS..][..SLOT_WORDS];
         while slot[0].load(Ordering::Acquire) != n + 1 {
             match self.wait {
@@ -239,12 +239,17 @@ impl Ring {
     }
 }
 
+/// A ping ring and a pong ring in fresh shared memory.
+pub fn rings(wait: Wait) -> (Ring, Ring) {
+    let words = shared_words(2 * RING_WORDS);
+    let (ping, pong) = words.split_at(RING_WORDS);
+    (Ring { words: ping, wait }, Ring { words: pong, wait })
+}
+
 /// A ping ring and a pong ring; the worker echoes until it gets a payload starting with
 /// `u64::MAX`.
 fn ring(g: &mut Group<'_>, placement: &str, cpu: usize, wait: Wait) {
-    let words = shared_words(2 * RING_WORDS);
-    let (ping, pong) = words.split_at(RING_WORDS);
-    let (ping, pong) = (Ring { words: ping, wait }, Ring { words: pong, wait });
+    let (ping, pong) = rings(wait);
     let pid = fork_on(cpu, move || {
         let mut payload = [0u64; PAYLOAD_WORDS];
         for n in 0.. {
