@@ -11,9 +11,12 @@
 //!   the announcement *without* a StoreLoad fence: on this 2-vCPU VM a fence per message
 //!   cost ~0.35 µs, a third of the busy round trip. The price is a window of a store-buffer
 //!   drain (~100 ns) in which a message published just as the waiter parks does not wake
-//!   it; the waiter's first futex wait is therefore only 50 µs (then doubling up to
-//!   [`LIVENESS_PERIOD`]), which bounds that rare delay. No message
-//!   is ever lost or left waiting longer.
+//!   it; the waiter's first futex wait is therefore 5 ms (then doubling up to
+//!   [`LIVENESS_PERIOD`]), which bounds that rare delay. No message is ever lost or left
+//!   waiting longer. (A shorter first wait, 50 µs, made every park arm the CPU's earliest
+//!   timer, which on this VM is a trap to the hypervisor on arming and on cancelling: a
+//!   same-CPU round trip with a sleeping peer took 2.5x the raw futex ring's, against 1.1x
+//!   with 5 ms, which lies beyond the next scheduler tick.)
 //! - Spinning is skipped when it cannot help: on a one-CPU machine, or when the other side's
 //!   last operation ran on our CPU (each ring notes the CPU of its last producer and last
 //!   consumer), since the peer could then not run while we spin. When the scheduler moves
@@ -139,7 +142,7 @@ fn pop_once(ring: &Ring<'_>, buf: &mut [u8], cpu: u32) -> Option<Result<usize, R
 
 /// First futex wait of a park; each further one doubles, up to the liveness period. It
 /// bounds the cost of the one wake-up `wake` can miss (see the module docs).
-const FIRST_PARK: Duration = Duration::from_micros(50);
+const FIRST_PARK: Duration = Duration::from_millis(5);
 
 /// Wakes the waiters of `word` if any announced itself in `parked`. Deliberately without a
 /// StoreLoad fence (see the module docs); the compiler fence keeps the check after the
