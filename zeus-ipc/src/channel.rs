@@ -246,7 +246,7 @@ pub enum IpcAdapter {
 
 impl IpcAdapter {
     /// Every concrete adapter, in the order `auto` tries them. mmap first: in
-    /// `benches/ipc.rs` its cross-CPU round trip is ~20x and its 64-byte throughput ~15x the
+    /// `benches/ipc.rs` its cross-CPU round trip is ~25x and its 64-byte throughput ~8x the
     /// others'. Then socket, which also carries large messages and needs no kernel IPC
     /// limit raised; fifo and sysv are about as fast but cap messages at 4092 bytes and
     /// `kernel.msgmax`.
