@@ -7,33 +7,36 @@
 //!   flush the worker acknowledges, so the time covers delivery, not only queueing;
 //! - `one_way_64KiB/<adapter>`: the same with 64 KiB messages (fifo and sysv cannot carry
 //!   them: `PIPE_BUF` and `kernel.msgmax` bound their messages, so they are skipped);
-//! - `ceiling/memcpy_64KiB`: one in-process copy of 64 KiB, the bandwidth bound;
-//! - `raw/{pipe,socketpair}_64B/{cross,same}_cpu`, `raw/spin_ring_8B/cross_cpu`: bare
-//!   mechanisms ping-ponged with plain blocking system calls (pipe, socketpair) or two
-//!   busy-polled counters in a shared mapping, to see what the adapters add.
+//! - `latency_64B/mmap_sleeping/{cross,same}_cpu`: the mmap adapter with `spin` = 0, so the
+//!   waiting side always parks on its futex (the sleeping-peer case);
+//! - `ceiling/memcpy_64KiB/{cache_hot,streaming}`: one in-process copy of 64 KiB, from a
+//!   buffer in cache, and from successive 64 KiB pieces of a 1 GiB buffer (larger than any
+//!   cache here: a copy at memory bandwidth), the bandwidth bounds;
+//! - `raw/…`: the bare mechanisms (see `ipc/raw.rs`), to see what the adapters add; each
+//!   is measured right before the adapter it is the baseline of.
 //!
-//! Run: `cargo bench -p zeus-benches --bench ipc` (≈ 1 minute: 10 samples, 2 s each).
+//! Run: `cargo bench -p zeus-benches --bench ipc` (≈ 2 minutes: 10 samples, 2 s each).
 
-use std::fs::File;
+#[path = "ipc/paired.rs"]
+mod paired;
+#[path = "ipc/raw.rs"]
+mod raw;
+
 use std::hint::black_box;
-use std::io::{Read as _, Write as _};
-use std::num::NonZeroUsize;
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nix::sched::{sched_setaffinity, CpuSet};
-use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
 use nix::sys::wait::waitpid;
-use nix::unistd::{fork, pipe, ForkResult, Pid};
+use nix::unistd::{fork, ForkResult, Pid};
 use zeus_ipc::{AnyChannel, Channel, ChannelOptions, IpcAdapter, IpcName, Mailbox, RecvError};
 
 const LONG: Duration = Duration::from_secs(10);
 const SMALL: usize = 64;
 const LARGE: usize = 64 * 1024;
 const WORKER: Mailbox = Mailbox::new(1);
+/// Source of the streaming memcpy ceiling: well above the last-level cache.
+const STREAM_BYTES: usize = 1 << 30;
 
 /// First byte of a request: what the worker does with it.
 const PING: u8 = b'P';
@@ -87,7 +90,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn start(adapter: IpcAdapter, max: usize, cpu: usize) -> Option<Peer> {
+    fn start(adapter: IpcAdapter, max: usize, cpu: usize, spin: Duration) -> Option<Peer> {
         let name = IpcName::new(&format!("bench{}", std::process::id()), adapter.as_str())
             .expect("valid name");
         // Room for 16 largest messages (at least 64 KiB, at most 1 MiB), and for sockets no
@@ -99,6 +102,7 @@ impl Peer {
         let opts = ChannelOptions {
             max_message_size: max,
             capacity,
+            spin,
             ..ChannelOptions::default()
         };
         let hub = match adapter.create(&name, &opts) {
@@ -158,26 +162,32 @@ fn serve(worker: &AnyChannel) {
 fn adapters(c: &mut Criterion) {
     let other_cpu = usize::from(cpus() > 1);
     pin(0);
-    let mut lat = c.benchmark_group("latency_64B");
-    for adapter in IpcAdapter::AUTO_ORDER {
-        for (placement, cpu) in [("cross_cpu", other_cpu), ("same_cpu", 0)] {
-            let Some(peer) = Peer::start(adapter, SMALL, cpu) else {
+    let spin = ChannelOptions::default().spin;
+    let sleeping = (IpcAdapter::Mmap, "mmap_sleeping", Duration::ZERO);
+    let cases = IpcAdapter::AUTO_ORDER.map(|a| (a, a.as_str(), spin));
+    // Each adapter right after its raw mechanism, in the same placement: this VM's figures
+    // drift within minutes, so a ratio is only fair between neighbours.
+    for (placement, cpu) in [("cross_cpu", other_cpu), ("same_cpu", 0)] {
+        for (adapter, label, spin) in cases.into_iter().chain([sleeping]) {
+            raw::baseline(c, label, placement, cpu);
+            let Some(peer) = Peer::start(adapter, SMALL, cpu, spin) else {
                 continue;
             };
             let mut ping = vec![0u8; SMALL];
             ping[0] = PING;
             let mut buf = vec![0u8; SMALL];
-            let id = BenchmarkId::new(adapter.as_str(), placement);
+            let mut lat = c.benchmark_group("latency_64B");
+            let id = BenchmarkId::new(label, placement);
             lat.bench_function(id, |b| b.iter(|| peer.round_trip(&ping, &mut buf)));
+            lat.finish();
         }
     }
-    lat.finish();
 
     for (group, size) in [("one_way_64B", SMALL), ("one_way_64KiB", LARGE)] {
         let mut g = c.benchmark_group(group);
         g.throughput(Throughput::Bytes(size as u64));
         for adapter in IpcAdapter::AUTO_ORDER {
-            let Some(peer) = Peer::start(adapter, size, other_cpu) else {
+            let Some(peer) = Peer::start(adapter, size, other_cpu, spin) else {
                 continue;
             };
             let mut msg = vec![0xa5u8; size];
@@ -199,108 +209,26 @@ fn ceiling(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(LARGE as u64));
     let src = vec![0x5au8; LARGE];
     let mut dst = vec![0u8; LARGE];
-    g.bench_function("memcpy_64KiB", |b| {
+    g.bench_function(BenchmarkId::new("memcpy_64KiB", "cache_hot"), |b| {
         b.iter(|| {
             dst.copy_from_slice(black_box(&src));
             black_box(&mut dst);
         })
     });
+    // Each copy reads the next 64 KiB of a buffer larger than the caches (L3 here: 300 MiB
+    // shared with the host's other guests), into the same hot destination, like a receiver.
+    // Made on first use, so that a run filtered to other benches does not fill 1 GiB.
+    let mut big: Option<Vec<u8>> = None;
+    let mut at = 0;
+    g.bench_function(BenchmarkId::new("memcpy_64KiB", "streaming"), |b| {
+        let big = big.get_or_insert_with(|| vec![0x5au8; STREAM_BYTES]);
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&big[at..at + LARGE]));
+            black_box(&mut dst);
+            at = (at + LARGE) % STREAM_BYTES;
+        })
+    });
     g.finish();
-}
-
-/// Plain ping-pong over `(to_peer, from_peer)` pairs, 64 bytes, cross-CPU.
-fn raw(c: &mut Criterion) {
-    let other_cpu = usize::from(cpus() > 1);
-    let mut g = c.benchmark_group("raw");
-    for (placement, cpu) in [("cross_cpu", other_cpu), ("same_cpu", 0)] {
-        let file = |(r, w): (OwnedFd, OwnedFd)| (File::from(r), File::from(w));
-        let (mut up_r, up_w) = file(pipe().expect("pipe"));
-        let (down_r, mut down_w) = file(pipe().expect("pipe"));
-        let pid = fork_on(cpu, move || {
-            let (mut down_r, mut up_w) = (down_r, up_w);
-            let mut buf = [0u8; SMALL];
-            while down_r.read_exact(&mut buf).is_ok() && buf[0] != QUIT {
-                up_w.write_all(&buf).expect("write");
-            }
-        });
-        let mut buf = [PING; SMALL];
-        g.bench_function(BenchmarkId::new("pipe_64B", placement), |b| {
-            b.iter(|| {
-                down_w.write_all(&buf).expect("write");
-                up_r.read_exact(&mut buf).expect("read");
-            })
-        });
-        let _ = down_w.write_all(&[QUIT; SMALL]);
-        let _ = waitpid(pid, None);
-
-        let (mine, theirs) = UnixDatagram::pair().expect("socketpair");
-        let pid = fork_on(cpu, move || {
-            let mut buf = [0u8; SMALL];
-            while let Ok(len) = theirs.recv(&mut buf) {
-                if buf[0] == QUIT || theirs.send(&buf[..len]).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut buf = [PING; SMALL];
-        g.bench_function(BenchmarkId::new("socketpair_64B", placement), |b| {
-            b.iter(|| {
-                mine.send(&buf).expect("send");
-                mine.recv(&mut buf).expect("recv");
-            })
-        });
-        let _ = mine.send(&[QUIT; SMALL]);
-        let _ = waitpid(pid, None);
-    }
-    {
-        let (ping, pong) = spin_words();
-        let pid = fork_on(other_cpu, move || {
-            let mut seen = 0;
-            loop {
-                let now = ping.load(Ordering::Acquire);
-                if now == u64::MAX {
-                    return;
-                }
-                if now != seen {
-                    seen = now;
-                    pong.store(now, Ordering::Release);
-                }
-                std::hint::spin_loop();
-            }
-        });
-        let mut round = 0u64;
-        g.bench_function(BenchmarkId::new("spin_ring_8B", "cross_cpu"), |b| {
-            b.iter(|| {
-                round += 1;
-                ping.store(round, Ordering::Release);
-                while pong.load(Ordering::Acquire) != round {
-                    std::hint::spin_loop();
-                }
-            })
-        });
-        ping.store(u64::MAX, Ordering::Release);
-        let _ = waitpid(pid, None);
-    }
-    g.finish();
-}
-
-/// Two counters on their own cache lines in a shared anonymous mapping: the least a
-/// cross-process round trip can cost (no queue, no copy, no system call).
-fn spin_words() -> (&'static AtomicU64, &'static AtomicU64) {
-    let len = NonZeroUsize::new(4096).expect("non-zero");
-    let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing cannot alias
-    // anything; it is never unmapped, so the 'static references below stay valid.
-    let base = unsafe { mmap_anonymous(None, len, prot, MapFlags::MAP_SHARED) }
-        .expect("mmap")
-        .cast::<AtomicU64>();
-    let second = base.as_ptr().wrapping_add(16); // 128 bytes on: another cache line
-                                                 // SAFETY: page-aligned, zero-filled, inside the 4096-byte mapping; AtomicU64 accepts the
-                                                 // all-zero pattern and is only accessed atomically from both processes.
-    let ping = unsafe { &*base.as_ptr() };
-    // SAFETY: as above, 128 bytes (16 words) into the same mapping.
-    let pong = unsafe { &*second };
-    (ping, pong)
 }
 
 fn config() -> Criterion {
@@ -313,6 +241,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = ipc;
     config = config();
-    targets = adapters, ceiling, raw
+    targets = adapters, ceiling, paired::paired
 }
 criterion_main!(ipc);

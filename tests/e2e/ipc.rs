@@ -131,8 +131,9 @@ fn routed_lines(log: &str) -> u64 {
         .unwrap_or_else(|| panic!("no scheduler stop line:\n{log}"))
 }
 
-/// Workers that drop privileges still use the fifo and socket channels: their way to the
-/// scheduler was opened before the fork (SysV checks permissions at every call: see README).
+/// Workers that drop privileges still use the channel: the fifo and socket adapters opened
+/// their way to the scheduler before the fork, and the scheduler gave the SysV queues and
+/// semaphores (checked at every call) to the workers' user.
 fn dropped_privileges_keep_the_channel(adapter: &str) {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: drop_privileges needs root");
@@ -166,6 +167,11 @@ fn dropped_privileges_keep_the_fifo_channel() {
 #[test]
 fn dropped_privileges_keep_the_socket_channel() {
     dropped_privileges_keep_the_channel("socket");
+}
+
+#[test]
+fn dropped_privileges_keep_the_sysv_channel() {
+    dropped_privileges_keep_the_channel("sysv");
 }
 
 macro_rules! ipc_cases {

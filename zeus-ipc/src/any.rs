@@ -103,4 +103,8 @@ impl Channel for AnyChannel {
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         dispatch!(self, c => c.recv(buf, timeout))
     }
+
+    fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()> {
+        dispatch!(self, c => c.grant(uid, gid))
+    }
 }

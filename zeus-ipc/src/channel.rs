@@ -211,6 +211,12 @@ pub trait Channel: Send + Sync + fmt::Debug {
     /// `timeout`; returns its length. `Duration::ZERO` never waits ([`RecvError::Empty`]).
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError>;
 
+    /// Lets processes that run as `uid`:`gid` use the channel (workers that drop privileges
+    /// after `fork`): gives them the channel's OS objects, which stay mode 0600, and which
+    /// the creating process can still remove. Call it on the hub's handle after
+    /// [`create`](Channel::create), before forking. Needs the privilege to change owners.
+    fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()>;
+
     /// [`send`](Channel::send) without waiting.
     fn try_send(&self, to: Mailbox, msg: &[u8]) -> Result<(), SendError> {
         self.send(to, msg, Duration::ZERO)
@@ -240,7 +246,7 @@ pub enum IpcAdapter {
 
 impl IpcAdapter {
     /// Every concrete adapter, in the order `auto` tries them. mmap first: in
-    /// `benches/ipc.rs` its cross-CPU round trip is ~20x and its 64-byte throughput ~15x the
+    /// `benches/ipc.rs` its cross-CPU round trip is ~25x and its 64-byte throughput ~8x the
     /// others'. Then socket, which also carries large messages and needs no kernel IPC
     /// limit raised; fifo and sysv are about as fast but cap messages at 4092 bytes and
     /// `kernel.msgmax`.

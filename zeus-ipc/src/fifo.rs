@@ -7,6 +7,10 @@
 //! - The receiver reads in bulk into a buffer owned by the handle (no allocation per
 //!   message) and cuts frames from it; threads sharing the receiving handle take turns on it.
 //! - All descriptors are non-blocking; waits are `poll` slices ([`crate::LIVENESS_PERIOD`]).
+//!   A pipe has no receive timeout, so a wait costs a `poll` besides the `read`; a receiver
+//!   whose last `read` found the pipe empty polls first instead of trying a `read` that
+//!   would most likely fail again (two system calls per waited message, not three).
+//! - A frame is written with one `writev` of its header and the message (no copy).
 //! - Peer death: a worker's FIFO has the hub as its only writer, so the hub's death is EOF
 //!   (or, if a forked sibling inherited the hub's descriptor, the pid check). A send into a
 //!   FIFO nobody reads any more fails with `EPIPE` (Rust ignores `SIGPIPE`; zeus-core keeps it
@@ -15,6 +19,8 @@
 //!   worker happens to be connected, and writes (eagerly, in [`Channel::endpoint`]) to every
 //!   worker FIFO it makes an endpoint for, so a new worker does not read EOF either.
 
+use std::fs::File;
+use std::io::{IoSlice, Write as _};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -24,7 +30,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
 use nix::poll::PollFlags;
 use nix::sys::stat::Mode;
-use nix::unistd::{mkfifo, read, write};
+use nix::unistd::{mkfifo, read};
 
 use crate::channel::{check_mailbox, check_send, Channel, ChannelOptions, IpcAdapter, Mailbox};
 use crate::deadline::{wait_fd, Deadline};
@@ -53,6 +59,8 @@ struct FrameBuf {
     data: Box<[u8]>,
     start: usize,
     end: usize,
+    /// The last `read` found the pipe empty: wait before the next one.
+    idle: bool,
 }
 
 impl FrameBuf {
@@ -94,7 +102,7 @@ pub struct FifoChannel {
     shared: Arc<Shared>,
     reader: Reader,
     /// Write ends, opened on first use, one per mailbox.
-    writers: Box<[OnceLock<OwnedFd>]>,
+    writers: Box<[OnceLock<File>]>,
     /// Hub: a writer on its own FIFO, so it never reads EOF.
     _keep_open: Option<OwnedFd>,
     _owner: Option<OwnedFiles>,
@@ -124,6 +132,7 @@ impl FifoChannel {
                     data: vec![0; READ_BUF].into_boxed_slice(),
                     start: 0,
                     end: 0,
+                    idle: false,
                 }),
             },
             writers,
@@ -134,7 +143,7 @@ impl FifoChannel {
 
     /// The write end for `to`, opened on first use. `ENXIO` (no reader) and `ENOENT`
     /// (channel removed) mean the receiver is gone.
-    fn writer(&self, to: Mailbox) -> Result<&OwnedFd, Errno> {
+    fn writer(&self, to: Mailbox) -> Result<&File, Errno> {
         let slot = &self.writers[to.index() as usize];
         if let Some(fd) = slot.get() {
             return Ok(fd);
@@ -146,7 +155,7 @@ impl FifoChannel {
             Mode::empty(),
         )?;
         // A racing thread may have set it first; its descriptor is as good as ours.
-        Ok(slot.get_or_init(|| fd))
+        Ok(slot.get_or_init(|| File::from(fd)))
     }
 
     fn create_fifos(name: &IpcName, opts: &ChannelOptions) -> Result<OwnedFiles, CreateError> {
@@ -274,17 +283,16 @@ impl Channel for FifoChannel {
                 source: e.into(),
             },
         })?;
-        // One contiguous write of at most PIPE_BUF bytes is what makes it atomic. The copy
-        // into a stack buffer costs less than the system call (and nix's writev needs a
-        // feature the workspace does not enable).
-        let mut buffer = [0u8; libc::PIPE_BUF];
-        let frame = &mut buffer[..HEADER + msg.len()];
-        // Fits: msg.len() <= max <= 4092.
-        frame[..HEADER].copy_from_slice(&(msg.len() as u32).to_le_bytes());
-        frame[HEADER..].copy_from_slice(msg);
+        // One write of at most PIPE_BUF bytes in all is what makes it atomic; `writev`
+        // counts its pieces together. Fits: msg.len() <= max <= 4092.
+        let header = (msg.len() as u32).to_le_bytes();
+        let frame = [IoSlice::new(&header), IoSlice::new(msg)];
         let mut deadline: Option<Deadline> = None;
         loop {
-            match write(fd, frame) {
+            let written = (&*fd)
+                .write_vectored(&frame)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
+            match written {
                 Ok(n) if n == HEADER + msg.len() => return Ok(()),
                 Ok(_) => {
                     return Err(SendError::Io {
@@ -326,6 +334,13 @@ impl Channel for FifoChannel {
         }
     }
 
+    fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()> {
+        for path in &self.shared.paths {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        }
+        Ok(())
+    }
+
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         let mailbox = self.mailbox;
         let io = |op, e: Errno| RecvError::Io {
@@ -339,6 +354,8 @@ impl Channel for FifoChannel {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let mut deadline: Option<Deadline> = None;
+        // After an empty read, `poll` first (see the module docs).
+        let mut poll_first = frames.idle && !timeout.is_zero();
         loop {
             match frames.frame(self.shared.max) {
                 Ok(Some((at, len))) => {
@@ -357,16 +374,20 @@ impl Channel for FifoChannel {
                     return Err(RecvError::Corrupt { mailbox, reason });
                 }
             }
-            match read(&self.reader.fd, frames.spare()) {
-                // Every writer closed: the hub is gone (workers' FIFOs) or the channel closed.
-                Ok(0) => return Err(RecvError::Disconnected(mailbox)),
-                Ok(n) => {
-                    frames.end += n;
-                    continue;
+            if !std::mem::take(&mut poll_first) {
+                match read(&self.reader.fd, frames.spare()) {
+                    // Every writer closed: the hub is gone (workers' FIFOs) or the channel
+                    // closed.
+                    Ok(0) => return Err(RecvError::Disconnected(mailbox)),
+                    Ok(n) => {
+                        frames.end += n;
+                        frames.idle = false;
+                        continue;
+                    }
+                    Err(Errno::EAGAIN) => frames.idle = true,
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(io("read", e)),
                 }
-                Err(Errno::EAGAIN) => {}
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(io("read", e)),
             }
             let d = deadline.get_or_insert_with(|| Deadline::new(timeout));
             let Some(slice) = d.slice() else {

@@ -213,6 +213,11 @@ pub(crate) struct OwnedFiles {
 }
 
 impl OwnedFiles {
+    /// The files it owns.
+    pub(crate) fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
     /// Takes ownership of `paths` for this process.
     pub(crate) fn new(paths: Vec<PathBuf>) -> Self {
         Self {

@@ -13,10 +13,16 @@
 //!   `Disconnected` otherwise. A waiting worker checks the hub's pid.
 //! - [`Channel::endpoint`] binds the mailbox's path anew (removing a dead predecessor's
 //!   file), so a replacement worker takes over its mailbox.
+//! - A waiting `recv` is one blocking `recv` bounded by `SO_RCVTIMEO` (set to the wait's
+//!   slice, whole milliseconds, only when it changes), so a message that arrives while we
+//!   wait costs one system call, as a bare socket does. A thread that finds another thread
+//!   of its process already waiting that way (they share the socket's timeout) waits with
+//!   `poll` instead; so does a receive into a buffer shorter than the largest message, which
+//!   must peek at the next datagram's length first.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -25,6 +31,7 @@ use nix::sys::socket::{
     bind, connect, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag,
     SockType, UnixAddr,
 };
+use nix::sys::time::TimeVal;
 
 use crate::channel::{check_mailbox, check_send, Channel, ChannelOptions, IpcAdapter, Mailbox};
 use crate::deadline::{wait_fd, Deadline};
@@ -52,22 +59,37 @@ pub struct SocketChannel {
     mailbox: Mailbox,
     shared: Arc<Shared>,
     rx: OwnedFd,
+    /// `rx`'s `SO_RCVTIMEO` as last set (`None`: the default); held by the thread waiting in
+    /// a blocking `recv`.
+    rx_timeout: Mutex<Option<Duration>>,
     tx: Box<[OnceLock<OwnedFd>]>,
     _owner: Option<OwnedFiles>,
 }
 
-fn datagram_socket() -> Result<OwnedFd, Errno> {
-    socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        None,
-    )
+/// A datagram socket; every call on it says whether it may block (`MSG_DONTWAIT`), and only
+/// the receiving end is left in blocking mode, for its `SO_RCVTIMEO` waits.
+fn datagram_socket(nonblocking: bool) -> Result<OwnedFd, Errno> {
+    let flags = if nonblocking {
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK
+    } else {
+        SockFlag::SOCK_CLOEXEC
+    };
+    socket(AddressFamily::Unix, SockType::Datagram, flags, None)
+}
+
+/// The slice a blocking receive waits: whole milliseconds when it is that long (so that the
+/// socket's timeout need not be set again on every call), never longer than `slice`.
+fn rx_slice(slice: Duration) -> Duration {
+    if slice >= Duration::from_millis(2) {
+        Duration::from_millis(slice.as_millis() as u64)
+    } else {
+        slice
+    }
 }
 
 /// A socket bound to `addr` (the receiving end of a mailbox).
 fn bound_socket(addr: &UnixAddr) -> Result<OwnedFd, (&'static str, Errno)> {
-    let fd = datagram_socket().map_err(|e| ("socket", e))?;
+    let fd = datagram_socket(false).map_err(|e| ("socket", e))?;
     bind(fd.as_raw_fd(), addr).map_err(|e| ("bind", e))?;
     Ok(fd)
 }
@@ -79,6 +101,7 @@ impl SocketChannel {
             mailbox,
             shared,
             rx,
+            rx_timeout: Mutex::new(None),
             tx,
             _owner: None,
         }
@@ -90,7 +113,7 @@ impl SocketChannel {
         if let Some(fd) = slot.get() {
             return Ok(fd);
         }
-        let fd = datagram_socket()?;
+        let fd = datagram_socket(true)?;
         setsockopt(&fd, sockopt::SndBuf, &self.shared.capacity)?;
         connect(fd.as_raw_fd(), &self.shared.addrs[to.index() as usize])?;
         Ok(slot.get_or_init(|| fd))
@@ -119,6 +142,25 @@ impl SocketChannel {
                 Ok(path)
             })
             .collect()
+    }
+
+    /// One blocking `recv` of at most `slice` (`EAGAIN` when it ran out); `None` when another
+    /// thread of ours is in one already (the caller then polls).
+    fn recv_waiting(&self, buf: &mut [u8], slice: Duration) -> Option<Result<usize, Errno>> {
+        let mut set = self.rx_timeout.try_lock().ok()?;
+        let slice = rx_slice(slice);
+        if *set != Some(slice) {
+            let tv = TimeVal::new(
+                slice.as_secs() as _,
+                // A zero timeval would mean "forever"; slices are never zero.
+                slice.subsec_micros().max(u32::from(slice.as_secs() == 0)) as _,
+            );
+            if let Err(e) = setsockopt(&self.rx, sockopt::ReceiveTimeout, &tv) {
+                return Some(Err(e));
+            }
+            *set = Some(slice);
+        }
+        Some(recv(self.rx.as_raw_fd(), buf, MsgFlags::empty()))
     }
 
     fn send_errno(to: Mailbox, op: &'static str, e: Errno) -> SendError {
@@ -251,6 +293,18 @@ impl Channel for SocketChannel {
         }
     }
 
+    fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()> {
+        // Workers' sockets not bound yet (`endpoint` binds them) are only ever sent to by
+        // the hub, which keeps its privileges.
+        for path in &self.shared.paths {
+            match std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         let mailbox = self.mailbox;
         let io = |op, e: Errno| RecvError::Io {
@@ -260,7 +314,31 @@ impl Channel for SocketChannel {
         };
         let rx = self.rx.as_raw_fd();
         let mut deadline: Option<Deadline> = None;
+        // With a full-size buffer and time to wait, block in `recv` itself, one slice at a
+        // time (see the module docs); otherwise, or once out of time, the polling loop.
+        let mut block = buf.len() >= self.shared.max && !timeout.is_zero();
         loop {
+            if block {
+                let d = deadline.get_or_insert_with(|| Deadline::new(timeout));
+                if let Some(slice) = d.slice() {
+                    if d.liveness_due()
+                        && !mailbox.is_hub()
+                        && !sys::process_alive(self.shared.hub_pid)
+                    {
+                        return Err(RecvError::Disconnected(mailbox));
+                    }
+                    match self.recv_waiting(buf, slice) {
+                        Some(Ok(len)) => return Ok(len),
+                        Some(Err(Errno::EAGAIN | Errno::EINTR)) => continue,
+                        Some(Err(e)) => return Err(io("recv", e)),
+                        // Another thread waits in `recv`: poll like it.
+                        None => block = false,
+                    }
+                } else {
+                    // Out of time: one last look below, then `Timeout`.
+                    block = false;
+                }
+            }
             if buf.len() < self.shared.max {
                 // Would the next datagram be cut? MSG_TRUNC reports its real length.
                 let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT;

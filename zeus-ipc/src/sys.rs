@@ -148,7 +148,7 @@ pub(crate) unsafe trait SharedPod: Sync {}
 unsafe impl SharedPod for SegmentHeader {}
 // SAFETY: as above: `#[repr(C, align(64))]`, atomics and arrays of atomics only.
 unsafe impl SharedPod for RingHeader {}
-// SAFETY: as above: `#[repr(C)]`, three atomics, no padding.
+// SAFETY: as above: `#[repr(C)]`, four atomics, no padding.
 unsafe impl SharedPod for SlotHeader {}
 
 /// A read-write `MAP_SHARED` mapping of a file, exposed only as typed views of atomics.
@@ -277,6 +277,19 @@ pub(crate) fn msg_limit_bytes(id: i32, qbytes: Option<u64>) -> Result<u64, Errno
     }
 }
 
+/// Gives queue `id` to `uid`:`gid` (`IPC_SET`; its mode stays 0600, so that user may use
+/// it; the creator may still remove it).
+pub(crate) fn msg_set_owner(id: i32, uid: u32, gid: u32) -> Result<(), Errno> {
+    let mut ds = MaybeUninit::<libc::msqid_ds>::zeroed();
+    // SAFETY: `ds` is writable storage of the right type; IPC_STAT fills it.
+    ok_or_errno(unsafe { libc::msgctl(id, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: zero-initialised, then filled by a successful IPC_STAT; integers only.
+    let mut ds = unsafe { ds.assume_init() };
+    (ds.msg_perm.uid, ds.msg_perm.gid) = (uid, gid);
+    // SAFETY: a valid msqid_ds from IPC_STAT with the owner changed; IPC_SET only reads it.
+    ok_or_errno(unsafe { libc::msgctl(id, libc::IPC_SET, &mut ds) }).map(drop)
+}
+
 /// `msgctl(id, IPC_RMID)`.
 pub(crate) fn msg_remove(id: i32) -> Result<(), Errno> {
     // SAFETY: IPC_RMID ignores the buffer argument, so null is allowed.
@@ -334,6 +347,19 @@ pub(crate) fn sem_set(id: i32, num: u16, value: i32) -> Result<(), Errno> {
     let arg = libc::c_long::from(value);
     // SAFETY: SETVAL reads a `union semun` whose `val` we pass; no memory is accessed.
     ok_or_errno(unsafe { libc::semctl(id, libc::c_int::from(num), libc::SETVAL, arg) }).map(drop)
+}
+
+/// Gives semaphore set `id` to `uid`:`gid` (`IPC_SET`, as [`msg_set_owner`]).
+pub(crate) fn sem_set_owner(id: i32, uid: u32, gid: u32) -> Result<(), Errno> {
+    let mut ds = MaybeUninit::<libc::semid_ds>::zeroed();
+    // SAFETY: IPC_STAT writes one semid_ds through the `union semun` pointer we pass.
+    ok_or_errno(unsafe { libc::semctl(id, 0, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: zero-initialised, then filled by a successful IPC_STAT; integers only.
+    let mut ds = unsafe { ds.assume_init() };
+    (ds.sem_perm.uid, ds.sem_perm.gid) = (uid, gid);
+    // SAFETY: IPC_SET reads the semid_ds (from IPC_STAT, owner changed) the pointer names.
+    ok_or_errno(unsafe { libc::semctl(id, 0, libc::IPC_SET, &mut ds as *mut libc::semid_ds) })
+        .map(drop)
 }
 
 /// `semctl(id, 0, IPC_RMID)`.

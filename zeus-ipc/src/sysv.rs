@@ -311,6 +311,15 @@ impl Channel for SysvChannel {
         }
     }
 
+    fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()> {
+        // The kernel checks a queue's and a semaphore set's permissions at every call.
+        let s = &self.shared;
+        sys::msg_set_owner(s.to_hub, uid, gid)?;
+        sys::msg_set_owner(s.to_workers, uid, gid)?;
+        sys::sem_set_owner(s.semaphores, uid, gid)?;
+        Ok(())
+    }
+
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         let mailbox = self.mailbox;
         let io = |op, e: Errno| RecvError::Io {

@@ -191,7 +191,45 @@ fn worker_death_is_seen<C: Channel>() {
     env.assert_clean();
 }
 
+/// A worker that drops root after the fork (zeus's `drop_privileges`) can still use the
+/// channel once the hub granted it to that user. Needs root; passes without checking if not.
+fn grant_serves_a_worker_that_dropped_root<C: Channel>() {
+    const NOBODY: u32 = 65534;
+    if !nix::unistd::geteuid().is_root() {
+        println!("(not root: grant not checked)");
+        return;
+    }
+    let env = Env::new("grant");
+    let hub = C::create(&env.name, &env.opts(1)).unwrap();
+    hub.grant(NOBODY, NOBODY).unwrap();
+    let worker = hub.endpoint(Mailbox::new(1)).unwrap();
+    let child = spawn(|| {
+        let nobody = nix::unistd::Gid::from_raw(NOBODY);
+        nix::unistd::setgroups(&[nobody]).unwrap();
+        nix::unistd::setgid(nobody).unwrap();
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(NOBODY)).unwrap();
+        worker.send(Mailbox::HUB, b"hello", LONG).unwrap();
+        let mut buf = [0u8; 16];
+        let len = worker.recv(&mut buf, LONG).unwrap();
+        i32::from(&buf[..len] != b"reply")
+    });
+    drop(worker);
+    let mut buf = [0u8; 16];
+    let got = hub.recv(&mut buf, LONG).map(|len| buf[..len].to_vec());
+    if got.is_ok() {
+        hub.send(Mailbox::new(1), b"reply", LONG).unwrap();
+    }
+    assert_eq!(exit_code(child), 0, "the worker failed as user {NOBODY}");
+    assert_eq!(got.unwrap(), b"hello");
+    drop(hub);
+    env.assert_clean();
+}
+
 fn cases<C: Channel>(adapter: &str, out: &mut Vec<(String, fn())>) {
+    out.push((
+        format!("fork::{adapter}::grant_serves_a_worker_that_dropped_root"),
+        grant_serves_a_worker_that_dropped_root::<C>,
+    ));
     out.push((
         format!("fork::{adapter}::use_after_fork"),
         use_after_fork::<C>,

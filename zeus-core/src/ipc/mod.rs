@@ -123,6 +123,12 @@ impl Hub {
         self.adapter
     }
 
+    /// Gives the channel's OS objects to `uid`:`gid` ([`Channel::grant`]), for workers that
+    /// drop privileges.
+    pub fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()> {
+        self.chan.as_ref().map_or(Ok(()), |c| c.grant(uid, gid))
+    }
+
     /// The channel's name.
     pub fn name(&self) -> &IpcName {
         &self.name

@@ -12,9 +12,10 @@ use std::time::Duration;
 use zeus_ipc::IpcAdapter;
 
 use super::Scheduler;
-use crate::config::SchedulerConfig;
+use crate::config::{PluginSpec, SchedulerConfig};
 use crate::error::CoreError;
 use crate::ipc::{channel_name, Hub, Inboxes, ToHub, ToWorker};
+use crate::sys::creds;
 
 /// Longest the scheduler sleeps without looking at its mailbox.
 pub(super) const POLL: Duration = Duration::from_millis(20);
@@ -33,18 +34,37 @@ pub(super) fn create(
         .map_err(|e: zeus_ipc::UnknownAdapter| CoreError::Control(e.to_string()))?;
     let name = channel_name(instance, service, std::process::id())?;
     let created = Hub::create(adapter, name, run_dir, cfg.max_processes as usize)?;
-    let drops = cfg
-        .plugins
-        .iter()
-        .any(|p| p.name() == Some("drop_privileges"));
-    if drops && created.0.adapter() == IpcAdapter::Sysv && cfg.multiprocessing_module != "thread" {
-        tracing::warn!(
-            "ipc_adapter sysv with drop_privileges: the kernel checks the queues' permissions \
-             at every call, so workers that dropped privileges cannot use the channel (their \
-             lines are written directly, stop goes by signal only); prefer mmap, fifo or socket"
-        );
+    if let Some((uid, gid)) = dropped_to(cfg) {
+        // Workers (or, under `thread`, this process) will run as uid:gid: the SysV objects
+        // are checked at every call, the files when opened or removed.
+        if let Err(e) = created.0.grant(uid, gid) {
+            tracing::warn!(
+                "ipc_adapter {}: cannot give the channel to uid {uid} gid {gid} for \
+                 drop_privileges ({e}); workers that dropped privileges may not use it (their \
+                 lines are written directly, stop goes by signal only)",
+                created.0.adapter()
+            );
+        }
     }
     Ok(created)
+}
+
+/// The uid and gid the `drop_privileges` plugin switches to, if configured (its options were
+/// checked when the configuration was prepared).
+fn dropped_to(cfg: &SchedulerConfig) -> Option<(u32, u32)> {
+    let spec = cfg
+        .plugins
+        .iter()
+        .find(|p| p.name() == Some("drop_privileges"))?;
+    let PluginSpec::Table(options) = spec else {
+        return None;
+    };
+    let (uid, primary) = creds::user_by_name(options.get("user")?.as_str()?).ok()??;
+    let gid = match options.get("group").and_then(|g| g.as_str()) {
+        Some(group) => creds::group_by_name(group).ok()??,
+        None => primary,
+    };
+    Some((uid, gid))
 }
 
 impl Scheduler {

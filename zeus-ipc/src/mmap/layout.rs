@@ -4,7 +4,7 @@
 //! ```text
 //! 0        SegmentHeader   magic "zeusring", layout version, geometry, hub pid   (64 B)
 //! 64       ring 0 (hub)    RingHeader: head | tail | wait words, one line each   (192 B)
-//!          slot 0..n-1     SlotHeader (seq, len, writer pid) + payload, stride = 64·k
+//!          slot 0..n-1     SlotHeader (seq, claim, len) + payload, stride = 64·k
 //! 64+R     ring 1 (worker 1) ...
 //! ```
 //!
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// `b"zeusring"`: says that a segment was laid out by this module.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"zeusring");
 /// Bumped on any change of the structs below or of the ring protocol.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 const LINE: usize = 64;
 
@@ -49,12 +49,15 @@ pub(crate) struct SegmentHeader {
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub(crate) struct RingHeader {
-    /// Next position to consume (consumers CAS it).
+    /// Next position to consume (consumers CAS it); producers read it once per lap.
     pub(crate) head: AtomicU64,
     _pad_head: [AtomicU64; 7],
     /// Next position to produce (producers CAS it).
     pub(crate) tail: AtomicU64,
-    _pad_tail: [AtomicU64; 7],
+    /// The last `head` a producer read: on the producers' line, so that checking for room
+    /// does not pull the consumers' line across CPUs on every message.
+    pub(crate) head_cache: AtomicU64,
+    _pad_tail: [AtomicU64; 6],
     // The third line is read on every operation but written rarely (a new receiver, a CPU
     // change, a park), so it stays shared between the caches instead of bouncing.
     /// Pid of the process that last received here (0: none yet).
@@ -74,21 +77,23 @@ pub(crate) struct RingHeader {
     _pad_wait: [AtomicU32; 9],
 }
 
-/// Header of one slot; the payload follows as 8-byte words.
+/// Header of one slot, written only by producers; the payload follows as 8-byte words.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct SlotHeader {
-    /// Vyukov sequence number minus the slot index (so zero is the initial state).
+    /// Position published last (plus one), minus the slot index (so zero is the initial
+    /// state).
     pub(crate) seq: AtomicU64,
+    /// Pid of the producer that reserved the slot (high half) and the position's low 32 bits.
+    pub(crate) claim: AtomicU64,
     /// Payload length, or [`super::ring::SKIP`] for a slot reclaimed from a dead writer.
     pub(crate) len: AtomicU32,
-    /// Pid of the producer filling the slot; 0 once consumed.
-    pub(crate) writer_pid: AtomicI32,
+    _pad: AtomicU32,
 }
 
 const _: () = assert!(size_of::<SegmentHeader>() == LINE && align_of::<SegmentHeader>() == LINE);
 const _: () = assert!(size_of::<RingHeader>() == 3 * LINE && align_of::<RingHeader>() == LINE);
-const _: () = assert!(size_of::<SlotHeader>() == 16 && align_of::<SlotHeader>() == 8);
+const _: () = assert!(size_of::<SlotHeader>() == 24 && align_of::<SlotHeader>() == 8);
 
 /// Largest segment we agree to create (address space and tmpfs are not free).
 pub(crate) const MAX_SEGMENT: usize = 1 << 30;

@@ -11,9 +11,12 @@
 //!   the announcement *without* a StoreLoad fence: on this 2-vCPU VM a fence per message
 //!   cost ~0.35 µs, a third of the busy round trip. The price is a window of a store-buffer
 //!   drain (~100 ns) in which a message published just as the waiter parks does not wake
-//!   it; the waiter's first futex wait is therefore only 50 µs (then doubling up to
-//!   [`LIVENESS_PERIOD`]), which bounds that rare delay. No message
-//!   is ever lost or left waiting longer.
+//!   it; the waiter's first futex wait is therefore 5 ms (then doubling up to
+//!   [`LIVENESS_PERIOD`]), which bounds that rare delay. No message is ever lost or left
+//!   waiting longer. (A shorter first wait, 50 µs, made every park arm the CPU's earliest
+//!   timer, which on this VM is a trap to the hypervisor on arming and on cancelling: a
+//!   same-CPU round trip with a sleeping peer took 2.5x the raw futex ring's, against 1.1x
+//!   with 5 ms, which lies beyond the next scheduler tick.)
 //! - Spinning is skipped when it cannot help: on a one-CPU machine, or when the other side's
 //!   last operation ran on our CPU (each ring notes the CPU of its last producer and last
 //!   consumer), since the peer could then not run while we spin. When the scheduler moves
@@ -88,8 +91,14 @@ fn cpu_tag() -> u32 {
 
 /// Busy-polls `attempt` for at most `budget`, unless that cannot help: a single-CPU
 /// machine, or the peer (`peer_cpu`, CPU + 1 of the other side's last operation) on our own
-/// CPU, where spinning only delays it. `None` when it never succeeded.
-fn spin<T>(budget: Duration, peer_cpu: u32, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+/// CPU, where spinning only delays it. `me` is our CPU + 1; `pauses` spin-loop hints
+/// separate two attempts. `None` when it never succeeded.
+fn spin<T>(
+    budget: Duration,
+    (peer_cpu, me): (u32, u32),
+    pauses: u32,
+    mut attempt: impl FnMut() -> Option<T>,
+) -> Option<T> {
     static MULTI_CPU: OnceLock<bool> = OnceLock::new();
     // Online CPUs of the machine, not this process's affinity (which
     // `available_parallelism` reports): two peers pinned to two CPUs should spin.
@@ -97,7 +106,7 @@ fn spin<T>(budget: Duration, peer_cpu: u32, mut attempt: impl FnMut() -> Option<
         nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
             .map_or(true, |n| n.is_none_or(|n| n > 1))
     });
-    if budget.is_zero() || !multi || (peer_cpu != 0 && peer_cpu == cpu_tag()) {
+    if budget.is_zero() || !multi || (peer_cpu != 0 && peer_cpu == me) {
         return None;
     }
     let start = Instant::now();
@@ -106,7 +115,9 @@ fn spin<T>(budget: Duration, peer_cpu: u32, mut attempt: impl FnMut() -> Option<
             if let Some(done) = attempt() {
                 return Some(done);
             }
-            std::hint::spin_loop();
+            for _ in 0..pauses {
+                std::hint::spin_loop();
+            }
         }
         if start.elapsed() >= budget {
             return None;
@@ -114,9 +125,12 @@ fn spin<T>(budget: Duration, peer_cpu: u32, mut attempt: impl FnMut() -> Option<
     }
 }
 
+/// Spin-loop hints between two attempts of a sender waiting for room.
+const SEND_PAUSES: u32 = 16;
+
 /// The `recv` outcome of one attempt: `None` = nothing yet.
-fn pop_once(ring: &Ring<'_>, buf: &mut [u8]) -> Option<Result<usize, RecvError>> {
-    match ring.pop(buf, cpu_tag()) {
+fn pop_once(ring: &Ring<'_>, buf: &mut [u8], cpu: u32) -> Option<Result<usize, RecvError>> {
+    match ring.pop(buf, cpu) {
         Ok(len) => Some(Ok(len)),
         Err(PopError::Empty) => None,
         Err(PopError::TooSmall { needed }) => Some(Err(RecvError::BufferTooSmall {
@@ -128,7 +142,7 @@ fn pop_once(ring: &Ring<'_>, buf: &mut [u8]) -> Option<Result<usize, RecvError>>
 
 /// First futex wait of a park; each further one doubles, up to the liveness period. It
 /// bounds the cost of the one wake-up `wake` can miss (see the module docs).
-const FIRST_PARK: Duration = Duration::from_micros(50);
+const FIRST_PARK: Duration = Duration::from_millis(5);
 
 /// Wakes the waiters of `word` if any announced itself in `parked`. Deliberately without a
 /// StoreLoad fence (see the module docs); the compiler fence keeps the check after the
@@ -190,14 +204,16 @@ impl MmapChannel {
             h.senders_parked.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let epoch = h.space_futex.load(Ordering::SeqCst);
-            let pushed = ring.push(msg, me, cpu);
-            let slice = deadline.slice();
-            if let (false, Some(slice)) = (pushed, slice) {
+            let mut pushed = ring.push(msg, me, cpu);
+            let slice = if pushed { None } else { deadline.slice() };
+            if let Some(slice) = slice {
                 // Woken, timed out or interrupted: all lead back to the checks below.
                 let _ = sys::futex_wait(&h.space_futex, epoch, slice.min(nap));
                 nap = (nap * 2).min(LIVENESS_PERIOD);
             }
             h.senders_parked.fetch_sub(1, Ordering::SeqCst);
+            // Most wake-ups bring room: use it before any bookkeeping.
+            pushed = pushed || (slice.is_some() && ring.push(msg, me, cpu));
             if pushed {
                 wake(&h.data_futex, &h.receivers_parked);
                 return Ok(());
@@ -223,23 +239,33 @@ impl MmapChannel {
         deadline: &mut Deadline,
     ) -> Result<usize, RecvError> {
         let h = ring.header;
+        let cpu = cpu_tag();
         let mut nap = FIRST_PARK;
+        let finish = |outcome: Result<usize, RecvError>| {
+            if outcome.is_ok() {
+                wake(&h.space_futex, &h.senders_parked);
+            }
+            outcome
+        };
         loop {
             h.receivers_parked.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let epoch = h.data_futex.load(Ordering::SeqCst);
-            let got = pop_once(ring, buf);
-            let slice = deadline.slice();
-            if let (None, Some(slice)) = (&got, slice) {
+            let got = pop_once(ring, buf, cpu);
+            let slice = if got.is_none() {
+                deadline.slice()
+            } else {
+                None
+            };
+            if let Some(slice) = slice {
+                // Woken, timed out or interrupted: all lead back to the checks below.
                 let _ = sys::futex_wait(&h.data_futex, epoch, slice.min(nap));
                 nap = (nap * 2).min(LIVENESS_PERIOD);
             }
             h.receivers_parked.fetch_sub(1, Ordering::SeqCst);
-            if let Some(outcome) = got {
-                if outcome.is_ok() {
-                    wake(&h.space_futex, &h.senders_parked);
-                }
-                return outcome;
+            // Most wake-ups bring a message: take it before any bookkeeping.
+            if let Some(outcome) = got.or_else(|| pop_once(ring, buf, cpu)) {
+                return finish(outcome);
             }
             if slice.is_none() {
                 return Err(RecvError::Timeout {
@@ -251,7 +277,7 @@ impl MmapChannel {
                 ring.reclaim_stalled();
                 if !self.mailbox.is_hub() && !sys::process_alive(self.segment.hub_pid) {
                     // Deliver what the hub sent before it died, then report it.
-                    return pop_once(ring, buf)
+                    return pop_once(ring, buf, cpu)
                         .unwrap_or(Err(RecvError::Disconnected(self.mailbox)));
                 }
             }
@@ -343,24 +369,38 @@ impl Channel for MmapChannel {
         let mut deadline = Deadline::new(timeout);
         let budget = self.segment.spin.min(timeout);
         let peer = h.receiver_cpu.load(Ordering::Relaxed);
-        if spin(budget, peer, || ring.push(msg, me, cpu).then_some(())).is_some() {
+        // A full ring drains at the consumer's pace: polling `head` less often leaves its
+        // line to the consumer instead of pulling it across on every attempt.
+        let batch = ring.batch();
+        let room = || ring.push_with_spare(msg, me, cpu, batch).then_some(());
+        if spin(budget, (peer, cpu), SEND_PAUSES, room).is_some() {
             wake(&h.data_futex, &h.receivers_parked);
             return Ok(());
         }
         self.park_send(&ring, to, msg, &mut deadline)
     }
 
+    fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()> {
+        // Mapped before the fork, the segment needs no permission to be used; owning the
+        // file lets a process that dropped privileges remove it (`/dev/shm` is sticky).
+        for path in self._owner.iter().flat_map(OwnedFiles::paths) {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        }
+        Ok(())
+    }
+
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         let ring = self.segment.ring(self.mailbox);
         let h = ring.header;
         ring.register_receiver(sys::current_pid());
-        let outcome = pop_once(&ring, buf).or_else(|| {
+        let cpu = cpu_tag();
+        let outcome = pop_once(&ring, buf, cpu).or_else(|| {
             if timeout.is_zero() {
                 return Some(Err(RecvError::Empty(self.mailbox)));
             }
             let peer = h.sender_cpu.load(Ordering::Relaxed);
-            spin(self.segment.spin.min(timeout), peer, || {
-                pop_once(&ring, buf)
+            spin(self.segment.spin.min(timeout), (peer, cpu), 1, || {
+                pop_once(&ring, buf, cpu)
             })
         });
         match outcome {

@@ -1,16 +1,30 @@
-//! One mailbox's ring: a bounded multi-producer multi-consumer queue of fixed-size slots
-//! (D. Vyukov's bounded MPMC queue) living in the shared segment. Lock-free, no system call.
+//! One mailbox's ring: a bounded multi-producer queue of fixed-size slots living in the
+//! shared segment, lock-free and without system calls. Producers reserve positions by CAS on
+//! `tail`; consumers (the threads of the one receiving process) take them by CAS on `head`.
 //!
-//! Each slot carries a sequence number: a producer that reserved position `p` (by CAS on
-//! `tail`) fills the slot and publishes it with `seq = p + 1` (release); a consumer that
-//! reserved `p` (CAS on `head`) reads it and frees it with `seq = p + slots` (release). The
-//! number is stored minus the slot index, so the all-zero segment is the initial state.
+//! The design keeps the cache lines that cross CPUs per message to the slot itself:
+//!
+//! - A producer knows a slot is free from the consumers' `head`, not from the slot: it keeps
+//!   the last `head` it saw in `head_cache`, on the producers' own line, and reads the
+//!   consumers' line only when that copy says the ring is full (once per lap at most).
+//! - Only producers write a slot. A producer that reserved position `p` claims the slot
+//!   (`claim` = its pid and `p`), fills it and publishes it with `seq = p + 1` (release). The
+//!   number is stored minus the slot index, so the all-zero segment is the initial state.
+//! - A consumer reads the slot at `head` optimistically (`seq` acquire, then the payload as
+//!   atomic words) and then moves `head` on by CAS (release, after its reads). The CAS fails
+//!   only if another thread took the message first; a producer reuses a slot only after
+//!   `head` passed it, so a successful CAS proves that the copy was not overwritten, and a
+//!   failed one discards it.
+//! - So a message costs the producer its slot's lines and the consumer the same lines, plus
+//!   one uncontended CAS each on a line no one else writes (with one producer).
 //!
 //! Crash safety: a producer killed between reserving and publishing would wedge the ring
-//! for good. It writes its pid into the slot right after reserving; a consumer that finds the
-//! head slot reserved but unpublished, with a dead writer, marks it [`SKIP`] and moves on
-//! ([`Ring::reclaim_stalled`]). Only a death in the few instructions between the CAS and the
-//! pid store is not recoverable (the consumer then keeps reporting `Empty`/`Timeout`).
+//! for good. Its claim names it; a consumer that finds the head slot reserved but
+//! unpublished, claimed for that very position by a dead process, marks it [`SKIP`] and
+//! moves on ([`Ring::reclaim_stalled`]). Only a death in the few instructions between the CAS
+//! and the claim store is not recoverable (the consumer then keeps reporting
+//! `Empty`/`Timeout`). A consumer that dies holds nothing: the message it was reading stays
+//! at `head` for the next one.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -37,6 +51,15 @@ pub(crate) struct Ring<'a> {
     layout: &'a Layout,
     offset: usize,
     mask: u64,
+}
+
+/// The first payload word in a slot's second cache line.
+const SECOND_LINE_WORD: usize = (64 - std::mem::size_of::<SlotHeader>()) / 8;
+
+/// A slot's claim: who reserved it (pid) for which position (its low 32 bits, enough to tell
+/// this lap's claim from an older one's).
+fn claim(pid: i32, pos: u64) -> u64 {
+    (u64::from(pid as u32) << 32) | (pos & 0xffff_ffff)
 }
 
 // Whole words go through fixed-size arrays, so each is one 8-byte load and one store (a
@@ -105,82 +128,121 @@ impl<'a> Ring<'a> {
             .expect("invariant: slot header inside the mapping");
         let words = self
             .map
-            .words(at + 16, self.layout.payload_words())
+            .words(
+                at + std::mem::size_of::<SlotHeader>(),
+                self.layout.payload_words(),
+            )
             .expect("invariant: slot payload inside the mapping");
         (header, words, index)
+    }
+
+    /// Whether position `pos`, and `spare` more after it, are free to produce into:
+    /// refreshes `head_cache` from the consumers' `head` only when the cached copy says no.
+    fn has_room(&self, pos: u64, spare: u64) -> bool {
+        let slots = (self.mask + 1).saturating_sub(spare);
+        let h = self.header;
+        if pos.wrapping_sub(h.head_cache.load(Ordering::Acquire)) < slots {
+            return true;
+        }
+        // Acquire: the consumers' reads of the slot's previous message happened before.
+        let head = h.head.load(Ordering::Acquire);
+        if h.head_cache.load(Ordering::Relaxed) != head {
+            h.head_cache.store(head, Ordering::Release);
+        }
+        pos.wrapping_sub(head) < slots
     }
 
     /// Appends `msg` (the caller checked its size); `false` when the ring is full. `me` is
     /// the producer's pid, `cpu` its CPU + 1 (for the consumer's spin decision).
     pub(crate) fn push(&self, msg: &[u8], me: i32, cpu: u32) -> bool {
-        let mut pos = self.header.tail.load(Ordering::Relaxed);
-        let (slot, words) = loop {
-            let (slot, words, index) = self.slot(pos);
-            let seq = slot.seq.load(Ordering::Acquire).wrapping_add(index);
-            match seq.wrapping_sub(pos) as i64 {
-                0 => match self.header.tail.compare_exchange_weak(
-                    pos,
-                    pos.wrapping_add(1),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break (slot, words),
-                    Err(now) => pos = now,
-                },
-                // The slot still holds the message of the previous lap: full.
-                d if d < 0 => return false,
-                _ => pos = self.header.tail.load(Ordering::Relaxed),
+        self.push_with_spare(msg, me, cpu, 0)
+    }
+
+    /// How many free slots beyond its own a sender that waits for room asks for: an eighth
+    /// of the ring. Taking room back one slot at a time would read the consumers' `head`
+    /// for every message, and each read takes its line away from the consumers' next CAS.
+    pub(crate) fn batch(&self) -> u64 {
+        (self.mask + 1) / 8
+    }
+
+    /// [`Ring::push`], but only if `spare` more slots are free as well.
+    pub(crate) fn push_with_spare(&self, msg: &[u8], me: i32, cpu: u32, spare: u64) -> bool {
+        let h = self.header;
+        let mut pos = h.tail.load(Ordering::Relaxed);
+        loop {
+            if !self.has_room(pos, spare) {
+                return false;
             }
-        };
-        slot.writer_pid.store(me, Ordering::Relaxed);
-        note(&self.header.sender_cpu, cpu);
+            match h.tail.compare_exchange_weak(
+                pos,
+                pos.wrapping_add(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => pos = now,
+            }
+        }
+        let (slot, words, index) = self.slot(pos);
+        slot.claim.store(claim(me, pos), Ordering::Relaxed);
+        note(&h.sender_cpu, cpu);
         // Sizes were checked against max_message (< u32::MAX / 2) by the caller.
         slot.len.store(msg.len() as u32, Ordering::Relaxed);
         copy_in(words, msg);
-        let index = pos & self.mask;
         slot.seq
             .store(pos.wrapping_add(1).wrapping_sub(index), Ordering::Release);
         true
     }
 
     /// Takes the next message into `buf` and returns its length. `cpu` is the consumer's
-    /// CPU + 1 (for the producers' spin decision).
+    /// CPU + 1 (for the producers' spin decision). `buf` may be overwritten even when no
+    /// message is returned.
     pub(crate) fn pop(&self, buf: &mut [u8], cpu: u32) -> Result<usize, PopError> {
-        let mut pos = self.header.head.load(Ordering::Relaxed);
+        let h = self.header;
+        let mut pos = h.head.load(Ordering::Relaxed);
         loop {
             let (slot, words, index) = self.slot(pos);
+            // Ask for the slot's second cache line together with the first, so that a
+            // message spanning both costs one cross-CPU wait, not two in a row.
+            if let Some(word) = words.get(SECOND_LINE_WORD) {
+                std::hint::black_box(word.load(Ordering::Relaxed));
+            }
             let seq = slot.seq.load(Ordering::Acquire).wrapping_add(index);
-            match seq.wrapping_sub(pos.wrapping_add(1)) as i64 {
-                0 => {
-                    let len = slot.len.load(Ordering::Relaxed);
-                    let wanted = len as usize;
-                    if len != SKIP && wanted > buf.len() {
-                        return Err(PopError::TooSmall { needed: wanted });
-                    }
-                    if let Err(now) = self.header.head.compare_exchange_weak(
-                        pos,
-                        pos.wrapping_add(1),
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        pos = now;
-                        continue;
-                    }
-                    note(&self.header.receiver_cpu, cpu);
-                    if len != SKIP {
-                        copy_out(words, &mut buf[..wanted]);
-                    }
-                    slot.writer_pid.store(0, Ordering::Relaxed);
-                    let free = pos.wrapping_add(self.mask + 1).wrapping_sub(index);
-                    slot.seq.store(free, Ordering::Release);
-                    if len != SKIP {
-                        return Ok(wanted);
-                    }
-                    pos = pos.wrapping_add(1);
+            if seq != pos.wrapping_add(1) {
+                let now = h.head.load(Ordering::Relaxed);
+                if now == pos {
+                    // Not published yet (free, or reserved by a producer still copying).
+                    return Err(PopError::Empty);
                 }
-                // Not published yet (free, or reserved by a producer still copying).
-                d if d < 0 => return Err(PopError::Empty),
-                _ => pos = self.header.head.load(Ordering::Relaxed),
+                pos = now;
+                continue;
+            }
+            let len = slot.len.load(Ordering::Relaxed);
+            let wanted = len as usize;
+            if len != SKIP && wanted > buf.len() {
+                if h.head.load(Ordering::Relaxed) == pos {
+                    return Err(PopError::TooSmall { needed: wanted });
+                }
+                pos = h.head.load(Ordering::Relaxed);
+                continue;
+            }
+            if len != SKIP {
+                copy_out(words, &mut buf[..wanted]);
+            }
+            // Release: the reads above happen before a producer may reuse the slot.
+            match h.head.compare_exchange(
+                pos,
+                pos.wrapping_add(1),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) if len != SKIP => {
+                    note(&h.receiver_cpu, cpu);
+                    return Ok(wanted);
+                }
+                Ok(_) => pos = pos.wrapping_add(1),
+                // Another thread took it (and the copy may be torn): start again from there.
+                Err(now) => pos = now,
             }
         }
     }
@@ -194,13 +256,14 @@ impl<'a> Ring<'a> {
         }
         let (slot, _, index) = self.slot(pos);
         let stored = slot.seq.load(Ordering::Acquire);
-        if stored.wrapping_add(index) != pos {
+        if stored.wrapping_add(index) == pos.wrapping_add(1) {
             return false;
         }
-        // Reset to 0 by the consumer before it freed the slot, so this is the current
-        // reserver's pid or 0 (it has not written it yet: maybe alive, so leave it).
-        let writer = slot.writer_pid.load(Ordering::Acquire);
-        if writer == 0 || sys::process_alive(writer) {
+        // A claim for an older position is the previous lap's: this position's producer has
+        // not claimed the slot yet (maybe alive), so leave it.
+        let claimed = slot.claim.load(Ordering::Acquire);
+        let writer = (claimed >> 32) as u32 as i32;
+        if claimed != claim(writer, pos) || writer == 0 || sys::process_alive(writer) {
             return false;
         }
         slot.len.store(SKIP, Ordering::Relaxed);
@@ -231,6 +294,149 @@ mod tests {
             let mut dst = vec![0u8; len];
             copy_out(&words, &mut dst);
             assert_eq!(src, dst);
+        }
+    }
+
+    /// A mapped segment of `slots` slots of `max` bytes (one ring), unlinked at once.
+    fn segment(slots: usize, max: usize) -> (SharedMap, Layout) {
+        use std::sync::atomic::AtomicUsize;
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let stride = (std::mem::size_of::<SlotHeader>() + max).next_multiple_of(64);
+        let layout = Layout::new(0, max, slots * stride).unwrap();
+        assert_eq!(layout.slots as usize, slots);
+        let path = std::env::temp_dir().join(format!(
+            "zeus-ring-test.{}.{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file.set_len(layout.total_len as u64).unwrap();
+        (SharedMap::map(&file, layout.total_len).unwrap(), layout)
+    }
+
+    #[test]
+    fn fills_drains_and_wraps_many_laps() {
+        let (map, layout) = segment(4, 40);
+        let ring = Ring::new(&map, &layout, 0).unwrap();
+        let mut buf = [0u8; 40];
+        let mut next = 0u32;
+        for lap in 0..50u32 {
+            let burst = 1 + lap % 4;
+            for i in 0..burst {
+                assert!(ring.push(&(lap * 10 + i).to_le_bytes(), 1, 1));
+            }
+            if burst == 4 {
+                assert!(!ring.push(b"full", 1, 1), "a full ring refuses");
+            }
+            for i in 0..burst {
+                assert_eq!(ring.pop(&mut buf, 1), Ok(4));
+                assert_eq!(buf[..4], (lap * 10 + i).to_le_bytes());
+                next += 1;
+            }
+            assert_eq!(ring.pop(&mut buf, 1), Err(PopError::Empty));
+        }
+        assert!(next > 4 * 20, "went round the ring many times");
+        assert!(ring.push(&[7; 40], 1, 1));
+        assert_eq!(
+            ring.pop(&mut buf[..39], 1),
+            Err(PopError::TooSmall { needed: 40 })
+        );
+        assert_eq!(ring.pop(&mut buf, 1), Ok(40));
+    }
+
+    #[test]
+    fn a_dead_producers_reserved_slot_is_skipped() {
+        let (map, layout) = segment(4, 16);
+        let ring = Ring::new(&map, &layout, 0).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(ring.push(b"first", 1, 1));
+        assert_eq!(ring.pop(&mut buf, 1), Ok(5));
+        // A producer reserves position 1 and dies before publishing; another publishes 2.
+        let dead = 0x3fff_ffff; // above any pid_max: kill() says ESRCH
+        ring.header.tail.store(2, Ordering::Relaxed);
+        let (slot, _, _) = ring.slot(1);
+        assert!(ring.push(b"third", 1, 1));
+        assert_eq!(ring.pop(&mut buf, 1), Err(PopError::Empty));
+        // Not claimed yet (maybe a live producer about to): left alone.
+        assert!(!ring.reclaim_stalled());
+        slot.claim.store(claim(dead, 0), Ordering::Relaxed);
+        assert!(
+            !ring.reclaim_stalled(),
+            "a claim from an older lap is not this one's"
+        );
+        slot.claim
+            .store(claim(sys::current_pid(), 1), Ordering::Relaxed);
+        assert!(!ring.reclaim_stalled(), "a live producer is waited for");
+        slot.claim.store(claim(dead, 1), Ordering::Relaxed);
+        assert!(ring.reclaim_stalled());
+        assert_eq!(ring.pop(&mut buf, 1), Ok(5));
+        assert_eq!(&buf[..5], b"third");
+    }
+
+    #[test]
+    fn many_producers_and_consumer_threads_lose_and_tear_nothing() {
+        use std::sync::atomic::AtomicUsize;
+        const PER: u64 = 20_000;
+        let (map, layout) = segment(8, 64);
+        let ring = Ring::new(&map, &layout, 0).unwrap();
+        let taken = AtomicUsize::new(0);
+        // Bounded: a lost message must fail the test, not hang it.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let late = || std::time::Instant::now() > give_up;
+        let sums: Vec<AtomicU64> = (0..3).map(|_| AtomicU64::new(0)).collect();
+        std::thread::scope(|s| {
+            for p in 0..3u64 {
+                let (ring, late) = (&ring, &late);
+                s.spawn(move || {
+                    for n in 0..PER {
+                        // Every word of the message says who and which, to catch tearing.
+                        let msg: Vec<u8> =
+                            (0..8).flat_map(|_| (p << 32 | n).to_le_bytes()).collect();
+                        while !ring.push(&msg, 1, 1) {
+                            if late() {
+                                return;
+                            }
+                            std::thread::yield_now();
+                        }
+                    }
+                });
+            }
+            for _ in 0..2 {
+                let (ring, taken, sums, late) = (&ring, &taken, &sums, &late);
+                s.spawn(move || {
+                    let mut buf = [0u8; 64];
+                    let mut last = [None::<u64>; 3];
+                    while taken.load(Ordering::Relaxed) < 3 * PER as usize && !late() {
+                        match ring.pop(&mut buf, 1) {
+                            Ok(64) => {}
+                            Ok(len) => panic!("{len} bytes"),
+                            Err(_) => {
+                                std::thread::yield_now();
+                                continue;
+                            }
+                        }
+                        let word = |i: usize| {
+                            u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap())
+                        };
+                        assert!((1..8).all(|i| word(i) == word(0)), "torn message");
+                        let (p, n) = ((word(0) >> 32) as usize, word(0) & 0xffff_ffff);
+                        // Per producer, one consumer sees increasing numbers.
+                        assert!(last[p].is_none_or(|l| l < n), "reordered");
+                        last[p] = Some(n);
+                        sums[p].fetch_add(n, Ordering::Relaxed);
+                        taken.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        for sum in &sums {
+            assert_eq!(sum.load(Ordering::Relaxed), PER * (PER - 1) / 2);
         }
     }
 }
