@@ -213,16 +213,18 @@ def main():
         res = {name: {"tps": [], "ops": [], "p50": [], "p99": []} for name, _, _ in targets}
         print(f"{'round':<6}{'server':<14}{'memaslap ops/s':>15}{'mc-load ops/s':>15}{'p50 us':>9}{'p99 us':>9}", flush=True)
         for r in range(1, a.rounds + 1):
-            tps = {name: memaslap(port, a) for name, port, _ in targets}
-            for name, port, _ in targets:
+            # Rotate the order every round, so no server always follows the same one.
+            order = targets[(r - 1) % len(targets):] + targets[:(r - 1) % len(targets)]
+            tps = {name: memaslap(port, a) for name, port, _ in order}
+            for name, port, _ in order:
                 j = mc_load(port, a)
                 rr = res[name]
                 rr["tps"].append(tps[name]); rr["ops"].append(j["ops_per_s"])
                 rr["p50"].append(j["p50_us"]); rr["p99"].append(j["p99_us"])
                 print(f"{r:<6}{name:<14}{tps[name]:>15.0f}{j['ops_per_s']:>15.0f}{j['p50_us']:>9}{j['p99_us']:>9}", flush=True)
         mc = res["memcached"]
-        print(f"\nover {a.rounds} alternating rounds of {a.seconds} s ({a.conns} connections, {a.threads} client threads);"
-              " ratios of summed ops/s, p99 = median of the rounds' p99")
+        print(f"\nover {a.rounds} alternating rounds of {a.seconds} s ({a.conns} connections, {a.threads} client threads,"
+              f" load average {os.getloadavg()[0]:.1f}); ratios of summed ops/s, p99 = median of the rounds' p99")
         print("| server | memaslap ops/s | ratio | mc-load ops/s | ratio | p99 | memcached p99 |")
         print("|---|---|---|---|---|---|---|")
         for name, _, _ in targets:
