@@ -2,7 +2,8 @@
 """zeus-memcache against Debian's memcached, same machine, same run: throughput with
 memaslap (the issue's tool: `memcaslap -T 2 -c 64 -X 100`, 90% get / 10% set of 100-byte
 values) and throughput plus latency percentiles with `mc-load` (benches crate: the same mix,
-64 closed-loop connections, per-request latency; memaslap prints no percentiles), for every
+64 closed-loop connections, per-request latency; memaslap prints no percentiles), then p99 at
+a fixed `--rate` below saturation (mc-load paced), for every
 zeus MPM, alternating servers within each round; then the memory each server needs per
 100-byte item.
 
@@ -167,9 +168,9 @@ def memaslap(port, a):
     return float(m.group(1)) if m else float("nan")
 
 
-def mc_load(port, a):
+def mc_load(port, a, rate=0):
     out = subprocess.run([os.path.join(TARGET, "release", "mc-load"), "--port", str(port), "--threads", str(a.threads),
-                          "--conns", str(a.conns), "--seconds", str(a.seconds)],
+                          "--conns", str(a.conns), "--seconds", str(a.seconds), "--rate", str(rate)],
                          capture_output=True, text=True, timeout=a.seconds + 60)
     if out.returncode != 0:
         sys.exit(f"mc-load failed: {out.stderr}")
@@ -201,6 +202,7 @@ def main():
     ap.add_argument("--mem-mb", type=int, default=64)
     ap.add_argument("--items", type=int, default=200_000)
     ap.add_argument("--mpms", default="process,thread,hybrid")
+    ap.add_argument("--rate", type=int, default=30000, help="mc-load's paced run (ops/s; 0: none)")
     ap.add_argument("--no-build", action="store_true")
     a = ap.parse_args()
     need("memcached", "memcached"); need("memcaslap", "libmemcached-tools")
@@ -210,26 +212,32 @@ def main():
     servers = Servers(a)
     try:
         targets = [("memcached",) + servers.memcached()] + [(f"zeus/{m}",) + servers.zeus(m) for m in mpms]
-        res = {name: {"tps": [], "ops": [], "p50": [], "p99": []} for name, _, _ in targets}
-        print(f"{'round':<6}{'server':<14}{'memaslap ops/s':>15}{'mc-load ops/s':>15}{'p50 us':>9}{'p99 us':>9}", flush=True)
+        res = {name: {"tps": [], "ops": [], "p50": [], "p99": [], "rp99": []} for name, _, _ in targets}
+        print(f"{'round':<6}{'server':<14}{'memaslap ops/s':>15}{'mc-load ops/s':>15}{'p50 us':>9}{'p99 us':>9}"
+              f"{f'p99 us @{a.rate}/s':>18}", flush=True)
         for r in range(1, a.rounds + 1):
-            tps = {name: memaslap(port, a) for name, port, _ in targets}
-            for name, port, _ in targets:
-                j = mc_load(port, a)
-                rr = res[name]
+            # Rotate the order every round, so no server always follows the same one.
+            order = targets[(r - 1) % len(targets):] + targets[:(r - 1) % len(targets)]
+            tps = {name: memaslap(port, a) for name, port, _ in order}
+            ops = {name: mc_load(port, a) for name, port, _ in order}
+            paced = {name: mc_load(port, a, a.rate)["p99_us"] if a.rate else 0 for name, port, _ in order}
+            for name, _, _ in targets:
+                j, rr = ops[name], res[name]
                 rr["tps"].append(tps[name]); rr["ops"].append(j["ops_per_s"])
-                rr["p50"].append(j["p50_us"]); rr["p99"].append(j["p99_us"])
-                print(f"{r:<6}{name:<14}{tps[name]:>15.0f}{j['ops_per_s']:>15.0f}{j['p50_us']:>9}{j['p99_us']:>9}", flush=True)
+                rr["p50"].append(j["p50_us"]); rr["p99"].append(j["p99_us"]); rr["rp99"].append(paced[name])
+                print(f"{r:<6}{name:<14}{tps[name]:>15.0f}{j['ops_per_s']:>15.0f}{j['p50_us']:>9}{j['p99_us']:>9}"
+                      f"{paced[name]:>18}", flush=True)
         mc = res["memcached"]
-        print(f"\nover {a.rounds} alternating rounds of {a.seconds} s ({a.conns} connections, {a.threads} client threads);"
-              " ratios of summed ops/s, p99 = median of the rounds' p99")
-        print("| server | memaslap ops/s | ratio | mc-load ops/s | ratio | p99 | memcached p99 |")
+        print(f"\nover {a.rounds} alternating rounds of {a.seconds} s ({a.conns} connections, {a.threads} client threads,"
+              f" load average {os.getloadavg()[0]:.1f}); ratios of summed ops/s, p99 = median of the rounds' p99"
+              f" (saturated: closed loop; paced: {a.rate} ops/s)")
+        print("| server | memaslap ops/s | ratio | mc-load ops/s | ratio | p99 saturated | p99 paced |")
         print("|---|---|---|---|---|---|---|")
         for name, _, _ in targets:
             z = res[name]
             print(f"| {name} | {statistics.mean(z['tps']):.0f} | {sum(z['tps']) / sum(mc['tps']):.2f}x"
                   f" | {statistics.mean(z['ops']):.0f} | {sum(z['ops']) / sum(mc['ops']):.2f}x"
-                  f" | {statistics.median(z['p99']) / 1000:.2f} ms | {statistics.median(mc['p99']) / 1000:.2f} ms |")
+                  f" | {statistics.median(z['p99']) / 1000:.2f} ms | {statistics.median(z['rp99']) / 1000:.2f} ms |")
         for _, _, p in targets:
             servers.stop(p)
         if a.items > 0:

@@ -6,6 +6,9 @@
 //! the write of a request to the last byte of its reply, recorded per request in 1 µs
 //! buckets. Prints one JSON object: ops, errors, ops/s, p50/p90/p99/p999/max in µs.
 //!
+//! `--rate R` paces the requests instead (R per second over all connections, still at most
+//! one in flight per connection): latency at a fixed load below saturation.
+//!
 //! Loopback only; bounded in time (`--seconds`, at most 600) and memory (a fixed histogram).
 
 use std::io::{Read, Write};
@@ -27,6 +30,8 @@ struct Args {
     value: usize,
     keys: u64,
     set_ratio: f64,
+    /// Requests per second over all connections (0: closed loop, as fast as replies come).
+    rate: f64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -38,6 +43,7 @@ fn parse() -> Result<Args, String> {
         value: 100,
         keys: 10_000,
         set_ratio: 0.1,
+        rate: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +57,7 @@ fn parse() -> Result<Args, String> {
             "--value" => a.value = v.parse().map_err(|_| bad())?,
             "--keys" => a.keys = v.parse().map_err(|_| bad())?,
             "--set-ratio" => a.set_ratio = v.parse().map_err(|_| bad())?,
+            "--rate" => a.rate = v.parse().map_err(|_| bad())?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -145,7 +152,19 @@ fn complete(buf: &[u8], is_set: bool) -> Option<bool> {
     buf.ends_with(b"END\r\n").then_some(true)
 }
 
-fn drive(reqs: &Requests, addr: SocketAddr, conns: usize, seed: u64, until: Instant) -> Totals {
+/// Drives `conns` connections until `until`. `pace`: one request per `pace` over the
+/// thread's connections (at most one in flight per connection; requests that fell behind
+/// the schedule go out at once); `None`: each connection sends again as soon as its reply
+/// is in. A request is timed from its write, so a client starved of CPU on a shared machine
+/// does not charge its own lateness to the server (no coordinated-omission correction).
+fn drive(
+    reqs: &Requests,
+    addr: SocketAddr,
+    conns: usize,
+    seed: u64,
+    until: Instant,
+    pace: Option<Duration>,
+) -> Totals {
     let mut t = Totals {
         hist: vec![0; HIST_US + 1],
         max: 0,
@@ -158,8 +177,6 @@ fn drive(reqs: &Requests, addr: SocketAddr, conns: usize, seed: u64, until: Inst
     for i in 0..conns {
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
         s.set_nodelay(true).expect("nodelay");
-        let (req, is_set) = reqs.pick(&mut rng);
-        (&s).write_all(req).expect("first request");
         s.set_nonblocking(true).expect("nonblocking");
         epoll
             .add(s.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
@@ -168,34 +185,57 @@ fn drive(reqs: &Requests, addr: SocketAddr, conns: usize, seed: u64, until: Inst
             s,
             buf: Vec::with_capacity(4096),
             sent: Instant::now(),
-            is_set,
+            is_set: false,
         });
     }
+    let mut idle: Vec<usize> = (0..conns).collect();
+    let mut due = Instant::now();
     let mut events = vec![EpollEvent::empty(); 256];
     let mut chunk = vec![0u8; 64 << 10];
     let mut live = conns;
+    let close = |c: &Conn, live: &mut usize| {
+        let _ = epoll.delete(c.s.as_fd());
+        *live -= 1;
+    };
     while live > 0 {
-        let n = match epoll.wait(&mut events, 100u16) {
+        let now = Instant::now();
+        if now >= until {
+            for i in idle.drain(..) {
+                close(&cs[i], &mut live);
+            }
+        }
+        while let Some(&i) = idle.last() {
+            match pace {
+                Some(_) if due > now => break,
+                Some(p) => due += p,
+                None => {}
+            }
+            idle.pop();
+            let c = &mut cs[i];
+            let (req, is_set) = reqs.pick(&mut rng);
+            c.is_set = is_set;
+            c.sent = Instant::now();
+            if (&c.s).write_all(req).is_err() {
+                t.errors += 1;
+                close(c, &mut live);
+            }
+        }
+        let wait = if pace.is_some() { 1u16 } else { 100 };
+        let n = match epoll.wait(&mut events, wait) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => 0,
             Err(e) => panic!("epoll_wait: {e}"),
         };
         let now = Instant::now();
         for ev in &events[..n] {
-            let c = &mut cs[ev.data() as usize];
+            let i = ev.data() as usize;
+            let c = &mut cs[i];
             match c.s.read(&mut chunk) {
-                Ok(0) => {
-                    t.errors += 1;
-                    let _ = epoll.delete(c.s.as_fd());
-                    live -= 1;
-                    continue;
-                }
-                Ok(n) => c.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) if n > 0 => c.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => {
+                _ => {
                     t.errors += 1;
-                    let _ = epoll.delete(c.s.as_fd());
-                    live -= 1;
+                    close(c, &mut live);
                     continue;
                 }
             }
@@ -208,21 +248,9 @@ fn drive(reqs: &Requests, addr: SocketAddr, conns: usize, seed: u64, until: Inst
             t.ops += 1;
             t.errors += u64::from(!ok);
             c.buf.clear();
-            if now >= until {
-                let _ = epoll.delete(c.s.as_fd());
-                live -= 1;
-                continue;
-            }
-            let (req, is_set) = reqs.pick(&mut rng);
-            c.is_set = is_set;
-            c.sent = Instant::now();
-            if (&c.s).write_all(req).is_err() {
-                t.errors += 1;
-                let _ = epoll.delete(c.s.as_fd());
-                live -= 1;
-            }
+            idle.push(i);
         }
-        if Instant::now() > until + Duration::from_secs(5) {
+        if now > until + Duration::from_secs(5) {
             t.errors += live as u64; // replies that never came
             break;
         }
@@ -265,7 +293,8 @@ fn main() {
             let reqs = reqs.clone();
             let share = a.conns / a.threads + usize::from(i < a.conns % a.threads);
             let seed = 0x9e37_79b9 * (i as u64 + 1);
-            std::thread::spawn(move || drive(&reqs, addr, share, seed, until))
+            let pace = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.threads as f64 / a.rate));
+            std::thread::spawn(move || drive(&reqs, addr, share, seed, until, pace))
         })
         .collect();
     let mut all = Totals {

@@ -27,7 +27,7 @@ use crate::error::MemcacheError;
 use crate::protocol::{Ctx, ServerInfo};
 use crate::settings::{validate, MemcacheSettings};
 use crate::store::{ConnSlot, Stat, Store};
-use conn::{Conn, Want};
+use conn::{Batch, Conn, Want};
 
 /// How often a worker with clients checks for a stop request.
 const STOP_POLL: Duration = Duration::from_millis(200);
@@ -135,7 +135,6 @@ impl<'s> Worker<'s> {
         let mut events = vec![EpollEvent::empty(); 256];
         let mut last_sweep = Instant::now();
         let mut last_stop_check = Instant::now();
-        let mut stop_ready = false;
         self.epoll.add(
             ctx.stop_fd(),
             EpollEvent::new(EpollFlags::EPOLLIN, STOP_TOKEN),
@@ -150,22 +149,22 @@ impl<'s> Worker<'s> {
                 self.rotate();
                 continue;
             }
-            // The stop fd is in this epoll: ask (a syscall or more) only when it fired, or
-            // every STOP_POLL for the other reasons to end (task or memory limits).
-            if stop_ready || last_stop_check.elapsed() >= STOP_POLL {
-                if ctx.should_stop() {
-                    return Ok(());
-                }
-                last_stop_check = Instant::now();
-                stop_ready = false;
-            }
             let ms = STOP_POLL.as_millis() as u16;
             let n = match self.epoll.wait(&mut events, ms) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => 0,
                 Err(e) => return Err(e.into()),
             };
-            let tick = Instant::now();
+            let mut batch = Batch::new();
+            // The stop fd is in this epoll: ask (a syscall or more) only when it fired, or
+            // every STOP_POLL for the other reasons to end (task or memory limits).
+            let stop_fired = events[..n].iter().any(|e| e.data() == STOP_TOKEN);
+            if stop_fired || batch.now.duration_since(last_stop_check) >= STOP_POLL {
+                if ctx.should_stop() {
+                    return Ok(());
+                }
+                last_stop_check = batch.now;
+            }
             let mut cx = Ctx {
                 store: &self.svc.store,
                 now: crate::store::now(),
@@ -174,21 +173,18 @@ impl<'s> Worker<'s> {
                 out_limit: conn::OUT_HIGH,
                 resume: 0,
             };
-            for ev in &events[..n] {
-                if ev.data() == STOP_TOKEN {
-                    stop_ready = true;
-                    continue;
-                }
+            for ev in events[..n].iter().filter(|e| e.data() != STOP_TOKEN) {
                 let token = ev.data() as usize;
                 if token < self.listeners.len() {
                     self.accept_from(token);
                     self.rotate();
                 } else {
-                    self.drive(token - self.listeners.len(), &mut cx, ctx, tick);
+                    self.drive(token - self.listeners.len(), &mut cx, ctx, &mut batch);
                 }
             }
-            if last_sweep.elapsed() >= Duration::from_secs(1) {
-                last_sweep = Instant::now();
+            batch.count(&self.svc.store);
+            if batch.now.duration_since(last_sweep) >= Duration::from_secs(1) {
+                last_sweep = batch.now;
                 self.sweep_idle();
             }
         }
@@ -261,12 +257,12 @@ impl<'s> Worker<'s> {
         self.open += 1;
     }
 
-    fn drive(&mut self, idx: usize, cx: &mut Ctx<'_>, ctx: &mut WorkerCtx<'_>, now: Instant) {
+    fn drive(&mut self, idx: usize, cx: &mut Ctx<'_>, ctx: &mut WorkerCtx<'_>, batch: &mut Batch) {
         let Some(Some((conn, want))) = self.conns.get_mut(idx) else {
             return;
         };
         let mut task = || drop(ctx.task("memcache request"));
-        let next = conn.drive(cx, &mut task, now);
+        let next = conn.drive(cx, &mut task, batch);
         if next == Want::Close {
             self.close(idx);
             return;
