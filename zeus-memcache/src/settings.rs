@@ -152,6 +152,17 @@ pub fn validate(s: &Settings<'_>) -> Result<Validated, ConfigErrors> {
             BackendKind::Filesystem(d.clone())
         }
     };
+    if !matches!(backend, BackendKind::Filesystem(_)) {
+        if let Some(avail) = machine_memory().filter(|m| v.memory_limit > *m) {
+            errs.push(s.error(
+                "memory_limit",
+                format!(
+                    "must fit in this machine's memory ({avail} bytes of RAM and swap, or the \
+                     cgroup's memory.max if lower): the store would be killed when it fills"
+                ),
+            ));
+        }
+    }
     if !errs.is_empty() {
         return Err(ConfigErrors(errs));
     }
@@ -165,4 +176,45 @@ pub fn validate(s: &Settings<'_>) -> Result<Validated, ConfigErrors> {
         idle,
         settings: v,
     })
+}
+
+/// Bytes this process may ever hold: RAM + swap (`/proc/meminfo`), or the cgroup v2 limit
+/// when lower; `None` when neither can be read.
+fn machine_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let machine = meminfo.as_deref().and_then(ram_and_swap);
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|m| m.trim().parse::<u64>().ok());
+    match (machine, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `MemTotal` + `SwapTotal` of a `/proc/meminfo` text, in bytes.
+fn ram_and_swap(meminfo: &str) -> Option<u64> {
+    let kib = |key: &str| -> Option<u64> {
+        let line = meminfo.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((kib("MemTotal:")? + kib("SwapTotal:").unwrap_or(0)) * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ram_and_swap;
+
+    #[test]
+    fn ram_and_swap_add_up_in_bytes() {
+        let text = "MemTotal:       24576000 kB\nMemFree: 1 kB\nSwapTotal:       1024 kB\n";
+        assert_eq!(ram_and_swap(text), Some((24_576_000 + 1024) * 1024));
+        assert_eq!(ram_and_swap("MemTotal: 4 kB\n"), Some(4096));
+        assert_eq!(ram_and_swap("SwapTotal: 4 kB\n"), None);
+    }
 }

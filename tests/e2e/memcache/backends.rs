@@ -213,6 +213,16 @@ fn assert_names(stderr: &str, parts: &[&str]) {
 
 #[test]
 fn backends_refuse_what_they_cannot_serve() {
+    // 1 PiB: more than any test machine has; a store this size could never be filled.
+    let err = refused("thread", "memory_limit = 1125899906842624");
+    assert_names(
+        &err,
+        &[
+            "services.mc.service_settings.memory_limit",
+            "1125899906842624",
+            "RAM and swap",
+        ],
+    );
     let err = refused("process", "backend = \"memory\"");
     assert_names(
         &err,
