@@ -2,12 +2,8 @@
 //! item, process MPM with 2 workers) and `memory` (private memory, thread MPM); and the
 //! configurations they refuse (exit code 2, a message naming the key and saying why).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use super::harness::{exchange, free_port, Memcached, Zeus};
-use super::{compare, load, meta_scripts, scripts};
+use super::{compare, kill_workers_under_load, meta_scripts, scripts};
 use crate::util::{run_bounded, zeus_command, TestDir, CLI_TIMEOUT};
 
 fn fs_settings(dir: &std::path::Path) -> String {
@@ -93,43 +89,7 @@ fn filesystem_read_modify_write_is_atomic_across_worker_processes() {
 fn filesystem_backend_survives_workers_killed_under_load() {
     let dir = TestDir::new("mc-fs-kill");
     let z = Zeus::start(2, &fs_settings(dir.path()));
-    let port = z.port;
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..3)
-        .map(|c| {
-            let stop = stop.clone();
-            std::thread::spawn(move || load(port, c, &stop))
-        })
-        .collect();
-    let mut killed = 0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while killed < 4 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(250));
-        if let Some(pid) = z.workers().first() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(*pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            killed += 1;
-        }
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let mut ops = 0;
-    for c in clients {
-        ops += c.join().expect("no client saw garbage");
-    }
-    assert!(killed >= 2, "killed {killed} workers");
-    assert!(ops > 100, "only {ops} operations");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = exchange(port, b"set after 0 0 2\r\nok\r\nget after\r\n", 0);
-        if r == b"STORED\r\nVALUE after 0 2\r\nok\r\nEND\r\n" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not serving after kills: {r:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_workers_under_load(&z);
     drop(z);
     // A restart cleans what the killed writers left and serves every item whole.
     let z = Zeus::start(2, &fs_settings(dir.path()));
