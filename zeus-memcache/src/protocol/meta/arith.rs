@@ -6,11 +6,11 @@
 //! the reply flags `c t k O`. `q` drops `HD` of an update, not of a creation. As memcached,
 //! a number that grows longer is stored as a new item and a `T` given then is not kept.
 
-use super::flags::{self, BAD_FORMAT};
-use super::{error, flag_num, flag_tokens, push_key, push_opaque, push_opaque_and_key};
-use super::{push_ttl, MAX_TOKENS};
+use super::flags;
+use super::push_ttl;
+use super::{error, flag_num, key_and_flags, push_key, push_opaque, push_opaque_and_key};
 use crate::number::strtoull;
-use crate::protocol::{Ctx, Tokens, KEY_MAX};
+use crate::protocol::{Ctx, Tokens};
 use crate::store::slabs::ClassStat;
 use crate::store::{Entry, Stat};
 
@@ -26,19 +26,15 @@ enum Done {
 
 /// Runs `ma`.
 pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
-    if t.n < 3 {
-        return out.extend_from_slice(b"ERROR\r\n");
-    }
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
-        return error(out, BAD_FORMAT);
-    }
-    if t.n > MAX_TOKENS {
-        return error(out, "CLIENT_ERROR options flags too long");
-    }
-    let toks = flag_tokens(t, 2);
-    let Ok(f) = flags::parse(key, toks, cx.store, cx.now) else {
-        return error(out, "CLIENT_ERROR invalid or duplicate flag");
+    let flag_error = Some("CLIENT_ERROR invalid or duplicate flag");
+    let Some((toks, f)) = key_and_flags(
+        t,
+        out,
+        cx,
+        "CLIENT_ERROR options flags too long",
+        flag_error,
+    ) else {
+        return;
     };
     let incr = match f.mode {
         None | Some(b'I' | b'+') => true,

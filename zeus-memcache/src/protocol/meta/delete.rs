@@ -4,27 +4,22 @@
 //! cleared (the next `mg` wins with `W`, all see `X`) and `T<ttl>` sets its new TTL.
 //! `q` drops `HD` only.
 
-use super::flags::{self, BAD_FORMAT};
-use super::{error, flag_tokens, push_opaque_and_key, MAX_TOKENS};
-use crate::protocol::{Ctx, Tokens, KEY_MAX};
+use super::{error, key_and_flags, push_opaque_and_key};
+use crate::protocol::{Ctx, Tokens};
 use crate::store::slabs::ClassStat;
 use crate::store::{meta, Stat};
 
 /// Runs `md`.
 pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
-    if t.n < 3 {
-        return out.extend_from_slice(b"ERROR\r\n");
-    }
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
-        return error(out, BAD_FORMAT);
-    }
-    if t.n > MAX_TOKENS {
-        return error(out, "CLIENT_ERROR options flags too long");
-    }
-    let toks = flag_tokens(t, 2);
-    let Ok(f) = flags::parse(key, toks, cx.store, cx.now) else {
-        return error(out, "CLIENT_ERROR invalid or duplicate flag");
+    let flag_error = Some("CLIENT_ERROR invalid or duplicate flag");
+    let Some((toks, f)) = key_and_flags(
+        t,
+        out,
+        cx,
+        "CLIENT_ERROR options flags too long",
+        flag_error,
+    ) else {
+        return;
     };
     let mut tail = Vec::new();
     if let Err(e) = push_opaque_and_key(&mut tail, toks, &f.key, f.binary) {

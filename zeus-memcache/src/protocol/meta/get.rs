@@ -7,29 +7,19 @@
 //! value, `u` do not count the fetch. After the flags: `Z` when a win token was already
 //! handed out, `X` when the item is stale (and `W` if nobody won it yet), `W` on a win.
 
-use super::flags::{self, BAD_FORMAT};
+use super::flags;
+use super::key_and_flags;
 use super::{error, flag_num, push_key, push_opaque, push_opaque_and_key, push_ttl};
-use super::{flag_tokens, MAX_TOKENS};
-use crate::protocol::{Ctx, Tokens, KEY_MAX};
+use crate::protocol::{Ctx, Tokens};
 use crate::store::slabs::ClassStat;
 use crate::store::{meta, Entry, Stat};
 
 /// Runs `mg`.
 pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) {
-    if t.n < 3 {
-        return out.extend_from_slice(b"ERROR\r\n");
-    }
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
-        return error(out, BAD_FORMAT);
-    }
-    if t.n > MAX_TOKENS {
-        return error(out, "CLIENT_ERROR options flags are too long");
-    }
-    let toks = flag_tokens(t, 2);
-    let f = match flags::parse(key, toks, cx.store, cx.now) {
-        Ok(f) => f,
-        Err(e) => return error(out, e),
+    let Some((toks, f)) =
+        key_and_flags(t, out, cx, "CLIENT_ERROR options flags are too long", None)
+    else {
+        return;
     };
     let mark = out.len();
     let r = cx

@@ -30,7 +30,7 @@ mod flags;
 mod get;
 mod set;
 
-use super::{Ctx, Step, Tokens};
+use super::{Ctx, Step, Tokens, KEY_MAX};
 use crate::error::MemcacheError;
 
 /// memcached's MFLAG_MAX_OPT_LENGTH: more tokens than this (terminal included) is refused.
@@ -65,6 +65,40 @@ pub fn run(
 fn flag_tokens<'a, 'b>(t: &'b Tokens<'a>, start: usize) -> &'b [&'a [u8]] {
     let end = (t.n - 1).min(t.all.len());
     t.all.get(start..end).unwrap_or(&[])
+}
+
+/// What `mg`, `md` and `ma` check before their flags, in memcached's order: a key is given
+/// (`ERROR`), not over 250 bytes, not too many flags (`too_long`); then the flags parse, whose
+/// error is `flag_error` when given (md, ma) or the parser's own (mg). `None` once the error
+/// reply is written.
+fn key_and_flags<'a, 'b>(
+    t: &'b Tokens<'a>,
+    out: &mut Vec<u8>,
+    cx: &Ctx<'_>,
+    too_long: &str,
+    flag_error: Option<&str>,
+) -> Option<(&'b [&'a [u8]], flags::Flags)> {
+    if t.n < 3 {
+        out.extend_from_slice(b"ERROR\r\n");
+        return None;
+    }
+    let key = t.get(1);
+    if key.len() > KEY_MAX {
+        error(out, flags::BAD_FORMAT);
+        return None;
+    }
+    if t.n > MAX_TOKENS {
+        error(out, too_long);
+        return None;
+    }
+    let toks = flag_tokens(t, 2);
+    match flags::parse(key, toks, cx.store, cx.now) {
+        Ok(f) => Some((toks, f)),
+        Err(e) => {
+            error(out, flag_error.unwrap_or(e));
+            None
+        }
+    }
 }
 
 /// Appends an error line.
