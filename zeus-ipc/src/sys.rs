@@ -1,5 +1,6 @@
 //! The crate's only `unsafe`: raw calls that `nix` does not wrap (System V message queues and
-//! semaphores, futex, `pthread_atfork`) and the typed views into a shared mapping.
+//! semaphores, futex, `pthread_atfork`), a cache prefetch hint and the typed views into a
+//! shared mapping.
 //!
 //! Every function here is safe to call: it checks what the kernel cannot (bounds, alignment,
 //! buffer sizes) and returns the raw [`Errno`], which the adapter maps to its typed error at
@@ -129,6 +130,24 @@ pub(crate) fn futex_wake(word: &AtomicU32, count: i32) {
     // SAFETY: `word` is a live, aligned atomic; FUTEX_WAKE does not access its value, only
     // uses its address as the key; the unused arguments may be anything.
     let _woken = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
+}
+
+/// Asks for the cache line holding `word` in a writable (exclusive) state ahead of a store
+/// (x86-64 `PREFETCHW`; elsewhere nothing). A hint only: it changes no memory and no value.
+pub(crate) fn prefetch_write(word: &AtomicU64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHW reads and writes no architectural state (no register, no flag, no
+    // memory value) and never faults, whatever the address; x86-64 CPUs without the feature
+    // execute it as a NOP. `word` is a live reference anyway.
+    unsafe {
+        std::arch::asm!(
+            "prefetchw [{0}]",
+            in(reg) word.as_ptr(),
+            options(nostack, preserves_flags, readonly)
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = word;
 }
 
 // ---------------------------------------------------------------------------------------------

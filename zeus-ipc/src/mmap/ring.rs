@@ -17,6 +17,9 @@
 //!   failed one discards it.
 //! - So a message costs the producer its slot's lines and the consumer the same lines, plus
 //!   one uncontended CAS each on a line no one else writes (with one producer).
+//! - After publishing, a producer prefetches a slot a little ahead for writing (`PREFETCHW`)
+//!   if the cached `head` says the consumers are done with it, so that a stream's stores do
+//!   not each wait for the consumer's copy of the line to be invalidated.
 //!
 //! Crash safety: a producer killed between reserving and publishing would wedge the ring
 //! for good. Its claim names it; a consumer that finds the head slot reserved but
@@ -52,6 +55,10 @@ pub(crate) struct Ring<'a> {
     offset: usize,
     mask: u64,
 }
+
+/// How many positions ahead of the one just published a producer prefetches for writing:
+/// 2 and 4 measured alike (one-way 64-byte stream 1.2-1.4x faster than without), 1 less.
+const PREFETCH_AHEAD: u64 = 2;
 
 /// The first payload word in a slot's second cache line.
 const SECOND_LINE_WORD: usize = (64 - std::mem::size_of::<SlotHeader>()) / 8;
@@ -191,7 +198,25 @@ impl<'a> Ring<'a> {
         copy_in(words, msg);
         slot.seq
             .store(pos.wrapping_add(1).wrapping_sub(index), Ordering::Release);
+        // Only a slot the consumers are done with (by the cached head: no shared line read),
+        // or the prefetch would take a message's lines away from the consumer still to read it.
+        let ahead = pos.wrapping_add(PREFETCH_AHEAD);
+        if ahead.wrapping_sub(h.head_cache.load(Ordering::Relaxed)) <= self.mask {
+            self.prefetch_for_write(ahead);
+        }
         true
+    }
+
+    /// Asks for both lines of the slot at `pos` in writable state now, so that a later
+    /// message's stores hit lines already owned; otherwise each store waits for the
+    /// consumer's copy to be invalidated, and the next reservation's locked CAS waits for
+    /// those stores to drain.
+    fn prefetch_for_write(&self, pos: u64) {
+        let (slot, words, _) = self.slot(pos);
+        sys::prefetch_write(&slot.seq);
+        if let Some(word) = words.get(SECOND_LINE_WORD) {
+            sys::prefetch_write(word);
+        }
     }
 
     /// Takes the next message into `buf` and returns its length. `cpu` is the consumer's
