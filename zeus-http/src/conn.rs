@@ -120,6 +120,11 @@ impl Conn {
         self.phase == Phase::Idle && self.inbuf.is_empty() && !self.has_output()
     }
 
+    /// Whether a request head has arrived on this connection.
+    pub fn has_served(&self) -> bool {
+        !self.fresh
+    }
+
     /// The phase with nothing buffered and nothing to send.
     fn at_rest(&self) -> Phase {
         if self.fresh {

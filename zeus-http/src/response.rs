@@ -2,8 +2,8 @@
 //! `Date`, `Server`, `Content-Length`, `Connection`). Bodies are bytes in memory or a region of
 //! an open file, which the connection sends with `sendfile(2)`.
 
+use std::fmt::Write as _;
 use std::fs::File;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -160,16 +160,27 @@ impl Response {
 
     /// Writes the head; `keep_alive` / `http10` choose the `Connection` field.
     pub(crate) fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
-        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
-        let _ = write!(out, "Date: {}\r\nServer: zeus\r\n", date_now());
+        // Plain byte copies, no `fmt` machinery: this runs once per response.
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\nDate: ");
+        push_date(out);
+        out.extend_from_slice(b"\r\nServer: zeus\r\n");
         for (k, v) in &self.headers {
-            let _ = write!(out, "{k}: {v}\r\n");
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         // RFC 9110 8.6: no Content-Length in 1xx, 204 and 304 (a 304 may carry one, but need not).
         if !matches!(self.status, 100..=199 | 204 | 304) {
             match self.body.len() {
                 Some(n) => {
-                    let _ = write!(out, "Content-Length: {n}\r\n");
+                    out.extend_from_slice(b"Content-Length: ");
+                    push_decimal(out, n);
+                    out.extend_from_slice(b"\r\n");
                 }
                 // HTTP/1.0 has no chunked coding: the close ends the body (the caller closes).
                 None if http10 => {}
@@ -185,8 +196,9 @@ impl Response {
     }
 }
 
-/// The IMF-fixdate of now, recomputed at most once a second per thread.
-fn date_now() -> String {
+/// Appends the IMF-fixdate of now, formatted at most once a second per thread (the
+/// cached bytes are copied, not cloned into a new `String`).
+fn push_date(out: &mut Vec<u8>) {
     use std::cell::RefCell;
     thread_local! {
         static CACHE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
@@ -199,10 +211,27 @@ fn date_now() -> String {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != secs || c.1.is_empty() {
-            *c = (secs, httpdate::fmt_http_date(now));
+            c.0 = secs;
+            c.1.clear();
+            let _ = write!(c.1, "{}", httpdate::HttpDate::from(now));
         }
-        c.1.clone()
+        out.extend_from_slice(c.1.as_bytes());
     })
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// The reason phrase of the codes this server sends.
@@ -262,6 +291,15 @@ mod tests {
         let s = String::from_utf8(out).unwrap();
         assert!(!s.contains("Transfer-Encoding") && !s.contains("Content-Length"));
         assert!(s.contains("Connection: close"));
+    }
+
+    #[test]
+    fn decimals_are_written_like_display() {
+        for n in [0u64, 7, 10, 99, 1024, 102_400, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 
     #[test]

@@ -107,6 +107,8 @@ impl Service for HttpService {
             stop_fired: false,
             next_sweep: Instant::now() + Duration::from_secs(1),
             log,
+            label: String::new(),
+            keepers: true,
         };
         lp.epoll
             .add(ctx.stop_fd(), EpollEvent::new(EpollFlags::EPOLLIN, STOP))?;
@@ -118,6 +120,8 @@ struct Slot {
     conn: Conn,
     /// What the epoll entry waits for; `None` before the connection is in the set.
     want: Option<Next>,
+    /// Answered a request and stayed open (the worker stepped out of the accept queues).
+    kept: bool,
 }
 
 struct Loop<'s> {
@@ -132,6 +136,10 @@ struct Loop<'s> {
     /// The earliest connection deadline (or a second from the last sweep).
     next_sweep: Instant,
     log: Option<Arc<dyn AccessLogger>>,
+    /// The scoreboard label of the request being handled, reused (no allocation per request).
+    label: String,
+    /// The last client that got an answer stayed connected (it may send more requests).
+    keepers: bool,
 }
 
 impl Loop<'_> {
@@ -245,11 +253,22 @@ impl Loop<'_> {
                         self.conns.push(None);
                         self.conns.len() - 1
                     });
-                    self.conns[i] = Some(Slot { conn, want: None });
+                    self.conns[i] = Some(Slot {
+                        conn,
+                        want: None,
+                        kept: false,
+                    });
                     // The client usually sent its request right after connecting: serve it
                     // now, before any epoll round trip. A `Connection: close` exchange then
                     // never enters the epoll set; if nothing came yet, one read said so.
                     self.drive(i, ctx)?;
+                    // Still open and the last clients stayed: likely a kept-alive one, step
+                    // out at once (see `drive`), so that a burst of connects spreads too.
+                    let kept = self.conns[i].as_ref().is_some_and(|s| !s.kept);
+                    if kept && self.keepers && self.accepting {
+                        self.set_accepting(ctx, false)?;
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if is_transient(&e) => continue,
@@ -268,6 +287,7 @@ impl Loop<'_> {
             svc,
             ctx,
             log: self.log.as_deref(),
+            label: &mut self.label,
         };
         let next = slot
             .conn
@@ -277,6 +297,24 @@ impl Loop<'_> {
             return Ok(());
         }
         self.next_sweep = self.next_sweep.min(slot.conn.deadline);
+        if !slot.kept && slot.conn.has_served() {
+            // Answered its first request and stays open: a kept-alive client. Step out of the
+            // listeners' queues until this round of events is handled, and come back at the
+            // back of them (`run` calls `set_accepting` before waiting). The kernel gives an
+            // `EPOLLEXCLUSIVE` event to the first epoll in a queue whether or not it waits,
+            // so a worker that stayed registered took most clients of a burst (64 of 64 wrk
+            // connections on one worker); connects arriving meanwhile now wake another
+            // worker. Two syscalls per kept-alive connection, once; none for a `Connection:
+            // close` exchange (as zeus-memcache's `rotate`, which does it on every accept).
+            slot.kept = true;
+            self.keepers = true;
+            if self.accepting && !self.draining {
+                self.set_accepting(ctx, false)?;
+            }
+        }
+        let Some(slot) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return Ok(());
+        };
         if slot.want != Some(next) {
             let flags = match next {
                 Next::Write => EpollFlags::EPOLLOUT,
@@ -300,7 +338,12 @@ impl Loop<'_> {
     fn close(&mut self, i: usize) {
         // Closing the socket also removes it from the epoll set (it has no other fd copy),
         // so no EPOLL_CTL_DEL: one syscall less per connection.
-        if self.conns[i].take().is_some() {
+        if let Some(slot) = self.conns[i].take() {
+            if !slot.kept && slot.conn.has_served() {
+                // Closed after one exchange (`Connection: close`): stepping out of the
+                // accept queues for each new connection would cost two syscalls per request.
+                self.keepers = false;
+            }
             self.free.push(i);
         }
     }
@@ -325,6 +368,7 @@ struct Worker<'a, 'w, 's> {
     svc: &'s HttpService,
     ctx: &'a mut WorkerCtx<'w>,
     log: Option<&'a dyn AccessLogger>,
+    label: &'a mut String,
 }
 
 impl Exchange for Worker<'_, '_, '_> {
@@ -338,7 +382,11 @@ impl Exchange for Worker<'_, '_, '_> {
             Route::Handler(_) => None,
         };
         let resp = {
-            let _task = ctx.task(&format!("{} {}", req.method, truncate(&req.path, 80)));
+            self.label.clear();
+            self.label.push_str(&req.method);
+            self.label.push(' ');
+            self.label.push_str(truncate(&req.path, 80));
+            let _task = ctx.task(self.label);
             match route {
                 Route::Status => status_page::respond(req, status.as_ref()),
                 Route::Handler(h) => catch_unwind(AssertUnwindSafe(|| h.handle(req)))

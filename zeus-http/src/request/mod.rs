@@ -8,6 +8,7 @@
 //!   other than a final `chunked` are refused (request smuggling);
 //! - nothing here panics on input.
 
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 
@@ -181,9 +182,9 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, lim: &Limits) -> Result<Option<H
 /// The origin form of a target: `/path?query` as is, and the absolute form a server must
 /// also accept (RFC 9112 3.2.2), `http://host/path?query`, reduced to it. The asterisk form
 /// (`OPTIONS *`) and the authority form (`CONNECT`) are refused: this is not a proxy.
-fn origin_form(target: &str) -> Result<String, HttpError> {
+fn origin_form(target: &str) -> Result<Cow<'_, str>, HttpError> {
     if target.starts_with('/') {
-        return Ok(target.to_string());
+        return Ok(Cow::Borrowed(target));
     }
     for scheme in ["http://", "https://"] {
         let Some(head) = target.get(..scheme.len()) else {
@@ -192,9 +193,9 @@ fn origin_form(target: &str) -> Result<String, HttpError> {
         if head.eq_ignore_ascii_case(scheme) {
             let rest = &target[scheme.len()..];
             return Ok(match rest.find(['/', '?']) {
-                Some(i) if rest.as_bytes()[i] == b'/' => rest[i..].to_string(),
-                Some(i) => format!("/{}", &rest[i..]),
-                None => "/".to_string(),
+                Some(i) if rest.as_bytes()[i] == b'/' => Cow::Borrowed(&rest[i..]),
+                Some(i) => Cow::Owned(format!("/{}", &rest[i..])),
+                None => Cow::Borrowed("/"),
             });
         }
     }
