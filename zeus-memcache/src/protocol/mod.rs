@@ -84,28 +84,52 @@ pub enum Step {
     Partial(usize),
 }
 
-/// The tokens of one line, memcached style.
+/// The tokens of one line, memcached style: the first `MAX_TOKENS - 1` in a fixed array (no
+/// allocation per command); a multiget's further keys are read from the line by `from`.
 #[derive(Debug)]
 pub struct Tokens<'a> {
-    /// All space-separated tokens.
-    pub all: Vec<&'a [u8]>,
+    line: &'a [u8],
+    first: [&'a [u8]; MAX_TOKENS - 1],
+    /// Tokens held in `first`.
+    held: usize,
     /// memcached's count: min(tokens, 23) + the terminal token.
     pub n: usize,
 }
 
+/// The space-separated tokens of `line`.
+fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
+    line.split(|b| *b == b' ').filter(|t| !t.is_empty())
+}
+
 impl<'a> Tokens<'a> {
     fn new(line: &'a [u8]) -> Self {
-        let all: Vec<&[u8]> = line
-            .split(|b| *b == b' ')
-            .filter(|t| !t.is_empty())
-            .collect();
-        let n = all.len().min(MAX_TOKENS - 1) + 1;
-        Self { all, n }
+        let mut first: [&[u8]; MAX_TOKENS - 1] = [b""; MAX_TOKENS - 1];
+        let mut held = 0;
+        for (slot, w) in first.iter_mut().zip(words(line)) {
+            *slot = w;
+            held += 1;
+        }
+        Self {
+            line,
+            first,
+            held,
+            n: held + 1,
+        }
+    }
+
+    /// The counted tokens (at most `MAX_TOKENS - 1`).
+    pub fn counted(&self) -> &[&'a [u8]] {
+        &self.first[..self.held]
+    }
+
+    /// Every token from index `i` on, past the counted ones too (a multiget's keys).
+    pub fn from(&self, i: usize) -> impl Iterator<Item = &'a [u8]> + Clone {
+        words(self.line).skip(i)
     }
 
     /// Token `i` (empty past the end).
     pub fn get(&self, i: usize) -> &'a [u8] {
-        self.all.get(i).copied().unwrap_or(b"")
+        self.counted().get(i).copied().unwrap_or(b"")
     }
 
     /// memcached's `set_noreply_maybe`: the last counted token is `noreply`.

@@ -19,21 +19,21 @@ pub fn run(t: &Tokens<'_>, out: &mut Vec<u8>, cx: &Ctx<'_>) -> Option<usize> {
     let touch = cmd == b"gat" || cmd == b"gats";
     let (keys, exptime) = if touch {
         match strtol32(t.get(1)) {
-            Some(e) => (&t.all[2..], Some(cx.store.expiry(e, cx.now))),
+            Some(e) => (t.from(2), Some(cx.store.expiry(e, cx.now))),
             None => {
                 out.extend_from_slice(MemcacheError::InvalidExptime.to_response());
                 return None;
             }
         }
     } else {
-        (&t.all[1..], None)
+        (t.from(1), None)
     };
-    if cx.resume == 0 && keys.iter().any(|k| k.len() > KEY_MAX) {
+    if cx.resume == 0 && keys.clone().any(|k| k.len() > KEY_MAX) {
         out.truncate(cx.batch_start);
         out.extend_from_slice(MemcacheError::BadFormat.to_response());
         return None;
     }
-    for (i, key) in keys.iter().enumerate().skip(cx.resume) {
+    for (i, key) in keys.enumerate().skip(cx.resume) {
         if out.len() > cx.out_limit && i > cx.resume {
             return Some(i);
         }

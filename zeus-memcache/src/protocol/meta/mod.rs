@@ -63,8 +63,8 @@ pub fn run(
 
 /// The flag tokens from index `start` (after the key, or the length for `ms`).
 fn flag_tokens<'a, 'b>(t: &'b Tokens<'a>, start: usize) -> &'b [&'a [u8]] {
-    let end = (t.n - 1).min(t.all.len());
-    t.all.get(start..end).unwrap_or(&[])
+    let end = (t.n - 1).min(t.counted().len());
+    t.counted().get(start..end).unwrap_or(&[])
 }
 
 /// What `mg`, `md` and `ma` check before their flags, in memcached's order: a key is given
