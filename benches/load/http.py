@@ -15,34 +15,11 @@ Usage (a benchmark, not a test; needs nginx and wrk, installed if missing and ru
     python3 benches/load/http.py [--duration 10] [--rounds 3] [--connections 64] [--threads 2]
 Loopback only; every wait is bounded; both servers are stopped and the temp dir removed.
 """
-import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, signal, statistics, subprocess, sys, tempfile
+
+from common import free_port, need, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def need(tool, package):
-    if shutil.which(tool):
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", package], check=True)
-    if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
-        sys.exit(f"{tool} is missing: apt-get install {package}")
-
-
-def wait_port(port, proc, what, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close(); return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not listen on {port} within {timeout}s")
 
 
 def tree_rss_kib(pid):

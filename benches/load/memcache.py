@@ -22,33 +22,10 @@ Loopback only; every wait is bounded; every server is stopped and the temp dir r
 """
 import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
+from common import free_port, need, wait_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def need(tool, package):
-    if shutil.which(tool):
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", package], check=True)
-    if not shutil.which(tool):
-        sys.exit(f"{tool} is missing: apt-get install {package}")
-
-
-def wait_port(port, proc, what, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close(); return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not listen on {port} within {timeout}s")
 
 
 def tree(pid):
