@@ -29,7 +29,7 @@ fn items_survive_a_restart_and_cas_keeps_growing() {
         for i in 0..50 {
             st.store(Mode::Set, format!("k{i}").as_bytes(), 3, 0, b"v\r\n", now);
         }
-        st.store(Mode::Set, b"short", 0, now + 1, b"v\r\n", now);
+        st.store(Mode::Set, b"short", 0, now + 3600, b"v\r\n", now);
         cas(&st, b"k49").unwrap()
     };
     let st = open(&dir.0);
