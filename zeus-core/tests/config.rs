@@ -197,6 +197,21 @@ fn missing_scheduler_lists_the_known_ones() {
 }
 
 #[test]
+fn a_service_only_tweaked_in_a_file_is_told_that_files_replace_the_defaults() {
+    let e = only(refused(
+        "[services.zeus_httpd.service_settings]\nlisten_port = 8080\n",
+        &[],
+    ));
+    assert!(e.key.starts_with("services.zeus_httpd."), "{e}");
+    assert!(e.to_string().contains("missing required key"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("replaces the embedded default services"),
+        "{e}"
+    );
+}
+
+#[test]
 fn spare_and_start_bounds_are_checked() {
     let e = only(refused(
         &BASE.replace("min_spare_processes = 1", "min_spare_processes = 3"),

@@ -54,6 +54,17 @@ impl ConfigError {
                     path.push(field);
                 }
                 let key = path.join(".");
+                // A file replaces the embedded service set: a service it only tweaks (say the
+                // default `zeus_httpd`'s port) lacks the rest of its definition.
+                let problem =
+                    if matches!(e.kind, Kind::MissingField(_)) && key.starts_with("services.") {
+                        format!(
+                            "{problem} (a configuration file replaces the embedded default \
+                         services: define each service it names whole)"
+                        )
+                    } else {
+                        problem
+                    };
                 let layer = match &e.metadata {
                     Some(md) => describe_layer(md, &key),
                     None => layer_of(figment, &key),
