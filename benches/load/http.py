@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--recycle", type=int, default=20000, help="max_process_tasks of the recycled row")
+    ap.add_argument("--only", default="", help="run only the rows whose name contains this (e.g. recycled)")
     ap.add_argument("--zeus", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                                                    "release", "zeus-custom"))
     args = ap.parse_args()
@@ -147,6 +148,7 @@ http {{
                 ("100 KiB, keep-alive", "/100k.bin", False, zport),
                 ("dynamic (handler / return 200)", "/api/hello", False, zport),
                 (f"1 KiB, zeus recycled every {args.recycle}", "/1k.html", False, rport)]
+        rows = [r for r in rows if args.only in r[0]]
         results = {(r[0], s): [] for r in rows for s in ("zeus", "nginx")}
         for rnd in range(args.rounds):
             for name, path, close, zp in rows:

@@ -139,6 +139,12 @@ pub struct SchedulerConfig {
     /// Resident memory past which a worker process is recycled, checked between tasks
     /// (0 = never; `"256M"`, `"1G"` or bytes). Not for `thread`, whose workers share memory.
     pub max_process_memory: ByteSize,
+    /// Workers that may run beyond `max_processes` while recycled ones finish: a worker
+    /// that reaches `max_process_tasks` (or `max_process_memory`) says so before it finishes
+    /// its connections, and its replacement starts at once into one of these reserve slots
+    /// (rounded up to whole `hybrid` processes). 0: the replacement starts when the old
+    /// worker has ended.
+    pub recycle_overlap: u32,
     /// Fewer idle workers than this: start more.
     pub min_spare_processes: u32,
     /// More idle workers than this: end some.
@@ -168,6 +174,7 @@ impl Default for SchedulerConfig {
             max_processes: 32,
             max_process_tasks: 100,
             max_process_memory: ByteSize(0),
+            recycle_overlap: 2,
             min_spare_processes: 3,
             max_spare_processes: 8,
             enable_process_cache: true,

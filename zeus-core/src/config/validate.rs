@@ -135,6 +135,13 @@ fn check_scheduler(
             format!("must not exceed max_processes ({})", s.max_processes),
         ));
     }
+    if s.recycle_overlap > 1024 {
+        errs.push(ConfigError::at(
+            fig,
+            &k("recycle_overlap"),
+            "must be from 0 to 1024",
+        ));
+    }
     let mpm = s.multiprocessing_module.as_str();
     if !(1..=1024).contains(&s.threads_per_process) {
         errs.push(ConfigError::at(

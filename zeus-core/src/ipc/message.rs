@@ -24,6 +24,15 @@ pub enum ToHub<'a> {
         /// Why, in words.
         reason: &'a str,
     },
+    /// The worker takes no new work and ends once the work in hand is done (it recycles
+    /// itself); sent when it decides, before it drains its connections, so the scheduler
+    /// can start its replacement at once.
+    Leaving {
+        /// Its worker id.
+        worker_id: u64,
+        /// Why, in words.
+        reason: &'a str,
+    },
     /// One formatted log line (newline included) for the scheduler to write.
     Log(&'a [u8]),
 }
@@ -67,6 +76,7 @@ pub struct DecodeError {
 const STARTED: u8 = 1;
 const EXITING: u8 = 2;
 const LOG: u8 = 3;
+const LEAVING: u8 = 4;
 const STOP: u8 = 16;
 const REOPEN_LOGS: u8 = 17;
 
@@ -121,6 +131,11 @@ impl<'a> ToHub<'a> {
                 out.extend_from_slice(&code.to_le_bytes());
                 out.extend_from_slice(reason.as_bytes());
             }
+            ToHub::Leaving { worker_id, reason } => {
+                out.push(LEAVING);
+                out.extend_from_slice(&worker_id.to_le_bytes());
+                out.extend_from_slice(reason.as_bytes());
+            }
             ToHub::Log(line) => {
                 out.push(LOG);
                 out.extend_from_slice(line);
@@ -151,6 +166,13 @@ impl<'a> ToHub<'a> {
                 Some(ToHub::Exiting {
                     worker_id,
                     code,
+                    reason: f.text()?,
+                })
+            })(),
+            LEAVING => (|| {
+                let worker_id = f.u64()?;
+                Some(ToHub::Leaving {
+                    worker_id,
                     reason: f.text()?,
                 })
             })(),
@@ -224,6 +246,10 @@ mod tests {
                 code: -3,
                 reason: "stop requested: shutdown",
             },
+            ToHub::Leaving {
+                worker_id: 3,
+                reason: "max_process_tasks reached",
+            },
             ToHub::Log(b"a line\n"),
         ] {
             m.encode(&mut buf);
@@ -250,6 +276,7 @@ mod tests {
             &[STARTED, 1, 2],
             &[EXITING, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff],
             &[STOP, 1],
+            &[LEAVING, 1, 0, 0],
             &[REOPEN_LOGS, 1, 0, 0, 0, 0, 0, 0, 0, 9],
         ] {
             assert!(ToHub::decode(bad).is_err() || ToWorker::decode(bad).is_err());

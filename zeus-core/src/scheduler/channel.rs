@@ -21,19 +21,20 @@ use crate::sys::creds;
 pub(super) const POLL: Duration = Duration::from_millis(20);
 
 /// Creates the channel named after the instance, the service and this scheduler's pid, with
-/// a mailbox and an endpoint for every slot; `auto` is resolved here.
+/// a mailbox and an endpoint for each of the scoreboard's `slots`; `auto` is resolved here.
 pub(super) fn create(
     service: &str,
     instance: &str,
     run_dir: &Path,
     cfg: &SchedulerConfig,
+    slots: usize,
 ) -> Result<(Hub, Arc<Inboxes>), CoreError> {
     let adapter: IpcAdapter = cfg
         .ipc_adapter
         .parse()
         .map_err(|e: zeus_ipc::UnknownAdapter| CoreError::Control(e.to_string()))?;
     let name = channel_name(instance, service, std::process::id())?;
-    let created = Hub::create(adapter, name, run_dir, cfg.max_processes as usize)?;
+    let created = Hub::create(adapter, name, run_dir, slots)?;
     if let Some((uid, gid)) = dropped_to(cfg) {
         // Workers (or, under `thread`, this process) will run as uid:gid: the SysV objects
         // are checked at every call, the files when opened or removed.
@@ -88,6 +89,9 @@ impl Scheduler {
             } => {
                 tracing::debug!("worker {worker_id} reports it exits with code {code}: {reason}");
                 reasons.insert(worker_id, reason.to_owned());
+            }
+            ToHub::Leaving { worker_id, reason } => {
+                tracing::debug!("worker {worker_id} reports it is leaving: {reason}");
             }
         });
     }

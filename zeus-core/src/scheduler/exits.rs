@@ -13,6 +13,7 @@ impl Scheduler {
     pub(super) fn on_exit(&mut self, e: WorkerExit, running: bool) {
         let (mut tasks, mut at_start) = (0, false);
         let asked = self.stopped.remove(&e.slots.start);
+        let overlapped = self.overlapped.remove(&e.slots.start);
         let first_id = self.board.slot(e.slots.start).worker_id();
         for i in e.slots.clone() {
             let slot = self.board.slot(i);
@@ -21,8 +22,10 @@ impl Scheduler {
             tasks += slot.release();
         }
         // A unit that ended on its own (recycled, crashed) is replaced one for one at once,
-        // like httpd; one we ended on purpose is not, and growth beyond that is ramped.
-        let replace = running && !asked && !at_start && self.cfg.enable_process_cache;
+        // like httpd, unless its replacement started when it said it was leaving; one we
+        // ended on purpose is not, and growth beyond that is ramped.
+        let replace =
+            running && !asked && !overlapped && !at_start && self.cfg.enable_process_cache;
         self.board.retire_tasks(tasks);
         self.events.emit(Event::WorkerTerminated {
             worker_id: first_id,
@@ -68,6 +71,37 @@ impl Scheduler {
             );
         } else {
             self.crash_streak = 0;
+        }
+    }
+
+    /// Starts the replacement of each unit that said it is leaving (it recycles itself),
+    /// while it finishes its work in hand, like httpd's graceful restart of a child: the
+    /// pool does not lose capacity for the time the old unit takes to end and be reaped.
+    /// Bounded by the scoreboard's reserve (`recycle_overlap`); never while the crash
+    /// back-off holds (then `on_exit` replaces the unit as before); prefork pools only.
+    pub(super) fn replace_leaving(&mut self) {
+        if !self.cfg.enable_process_cache || self.crash_streak > 0 {
+            return;
+        }
+        let leaving: Vec<usize> = self
+            .pool()
+            .live_units()
+            .into_iter()
+            .filter(|f| !self.stopped.contains(f) && !self.overlapped.contains(f))
+            .filter(|&f| self.pool().announced_leaving(f))
+            .collect();
+        for first in leaving {
+            if self.held_back(Instant::now()) || self.pool().free_unit().is_none() {
+                return; // replaced when it ends
+            }
+            if !self.spawn_unit() {
+                return;
+            }
+            self.overlapped.insert(first);
+            tracing::info!(
+                "worker {} is recycling: its replacement started while it finishes",
+                self.board.slot(first).worker_id()
+            );
         }
     }
 

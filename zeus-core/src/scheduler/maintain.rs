@@ -15,6 +15,9 @@ impl Scheduler {
     /// so a stop never depends on the channel.
     pub(super) fn stop_unit(&mut self, first: usize, why: &str) {
         self.stopped.insert(first);
+        for i in first..first + self.caps.unit {
+            self.board.slot(i).set_leaving();
+        }
         self.command_unit(first, |worker_id| crate::ipc::ToWorker::Stop {
             worker_id,
             why,
@@ -141,9 +144,10 @@ impl Scheduler {
         }
     }
 
-    pub(super) fn spawn_unit(&mut self) {
+    /// Starts a unit in a free slot; true if it started.
+    pub(super) fn spawn_unit(&mut self) -> bool {
         let Some(first) = self.pool().free_unit() else {
-            return;
+            return false;
         };
         let ids = self.next_id;
         let unit = self.caps.unit;
@@ -155,7 +159,7 @@ impl Scheduler {
         if let Err(veto) = self.events.propose(proposal) {
             tracing::info!("{veto}; no worker is created for {VETO_HOLD:?}");
             self.spawn_after = Some(Instant::now() + VETO_HOLD);
-            return;
+            return false;
         }
         for i in first..first + self.caps.unit {
             self.board.slot(i).claim(self.next_id);
@@ -184,6 +188,7 @@ impl Scheduler {
                         self.next_id - 1
                     );
                 }
+                true
             }
             Err(e) => {
                 for i in first..first + self.caps.unit {
@@ -192,6 +197,7 @@ impl Scheduler {
                 self.crash_streak += 1;
                 self.spawn_after = Some(Instant::now() + self.backoff());
                 tracing::error!("cannot start a worker: {e}");
+                false
             }
         }
     }

@@ -112,6 +112,9 @@ struct Scheduler {
     warned_max: bool,
     /// First slots of units this scheduler asked to stop: they are not replaced when they end.
     stopped: std::collections::HashSet<usize>,
+    /// First slots of leaving units whose replacement already started (recycling overlap):
+    /// they are not replaced again when they end.
+    overlapped: std::collections::HashSet<usize>,
     /// Stopped by a reload: the successor now owns the scoreboard's name.
     replaced: bool,
     events: EventBus,
@@ -151,8 +154,18 @@ impl Scheduler {
                 .get(&cfg.scheduler_discipline)
                 .ok_or_else(|| unknown("discipline", &cfg.scheduler_discipline))?();
         let signals = Signals::new(SIGNALS).map_err(CoreError::sys("signalfd"))?;
-        let (hub, inboxes) =
-            channel::create(&spec.service_name, &spec.instance, &spec.run_dir, &cfg)?;
+        // The pool's slots, then the reserve in which replacements of recycled workers start
+        // while those finish (whole units).
+        let unit = mpm.capabilities().unit;
+        let slots =
+            cfg.max_processes as usize + (cfg.recycle_overlap as usize).div_ceil(unit) * unit;
+        let (hub, inboxes) = channel::create(
+            &spec.service_name,
+            &spec.instance,
+            &spec.run_dir,
+            &cfg,
+            slots,
+        )?;
         let describe = Describe {
             service: spec.service_name.clone(),
             mpm: mpm.name().into(),
@@ -168,7 +181,7 @@ impl Scheduler {
             manager_pid: spec.manager_pid,
         };
         let board = Arc::new(
-            Scoreboard::create(&spec.scoreboard_path, cfg.max_processes as usize, &describe)
+            Scoreboard::create(&spec.scoreboard_path, slots, &describe)
                 .map_err(CoreError::path(&spec.scoreboard_path))?,
         );
         let (events, plugins) = crate::plugin::for_scheduler(
@@ -211,6 +224,7 @@ impl Scheduler {
             ramp: Ramp::new(MAX_SPAWN_RATE),
             warned_max: false,
             stopped: std::collections::HashSet::new(),
+            overlapped: std::collections::HashSet::new(),
             replaced: false,
             events,
             hub,
@@ -224,6 +238,7 @@ impl Scheduler {
         Pool {
             board: &self.board,
             unit: self.caps.unit,
+            max_units: self.cfg.max_processes as usize / self.caps.unit,
         }
     }
 
@@ -263,6 +278,9 @@ impl Scheduler {
             if mail_only {
                 // The pool is planned at its own pace, not each time the mailbox is read.
                 self.drain_channel();
+                if matches!(phase, Phase::Running) {
+                    self.replace_leaving();
+                }
                 continue;
             }
             while let Some(sig) = signals.next() {
@@ -279,6 +297,9 @@ impl Scheduler {
             self.drain_channel();
             for exit in exits {
                 self.on_exit(exit, matches!(phase, Phase::Running));
+            }
+            if matches!(phase, Phase::Running) {
+                self.replace_leaving();
             }
             match &mut phase {
                 Phase::Running if self.cfg.enable_process_cache => self.tick_prefork(),

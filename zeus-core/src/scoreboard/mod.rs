@@ -234,6 +234,7 @@ impl Slot<'_> {
         self.w[word::TASKS].store(0, Ordering::Relaxed);
         self.w[word::PID_TID].store(0, Ordering::Relaxed);
         self.w[word::STARTED_MS].store(now, Ordering::Relaxed);
+        self.w[word::LEAVING].store(0, Ordering::Relaxed);
         self.set_activity("starting");
         self.set_state(WorkerState::Started);
     }
@@ -244,6 +245,17 @@ impl Slot<'_> {
         self.w[word::TASKS].store(0, Ordering::Relaxed);
         self.w[word::STATE].store(WorkerState::Empty as u64, Ordering::Release);
         tasks
+    }
+
+    /// Marks the worker as leaving: it takes no new work and ends once the work in hand is
+    /// done. Sticky until the slot is claimed again.
+    pub fn set_leaving(&self) {
+        self.w[word::LEAVING].store(1, Ordering::Release);
+    }
+
+    /// Whether the worker is leaving (see [`Slot::set_leaving`]).
+    pub fn leaving(&self) -> bool {
+        self.w[word::LEAVING].load(Ordering::Acquire) != 0
     }
 
     /// Records the worker's pid and thread id.

@@ -64,6 +64,11 @@ pub(crate) mod word {
     pub const CHANGED_MS: usize = 5;
     /// Seqlock counter for `ACTIVITY` (odd while being written).
     pub const SEQ: usize = 6;
+    /// Non-zero once the worker takes no new work and is ending: it recycles itself
+    /// (`max_process_tasks`, `max_process_memory`) or the scheduler asked it to stop. Cleared
+    /// when the slot is claimed again. (Word 7 was unused padding: segments of older
+    /// schedulers read 0, "not leaving".)
+    pub const LEAVING: usize = 7;
     /// What the worker is doing, 64 bytes.
     pub const ACTIVITY: usize = 8;
     pub const ACTIVITY_WORDS: usize = 8;
@@ -81,7 +86,8 @@ pub enum WorkerState {
     Waiting = 2,
     /// Working on a task.
     Running = 3,
-    /// Asked to stop by the scheduler.
+    /// Ending: asked to stop by the scheduler, or recycling itself; it takes no new
+    /// connection and finishes those in hand (RUNNING while it serves one of them).
     Terminated = 4,
     /// Finished; waiting to be reaped.
     Exited = 5,

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 use crate::event::Event;
-use crate::ipc::{Inbox, ToWorker};
+use crate::ipc::{Inbox, ToHub, ToWorker};
 use crate::scoreboard::{Slot, WorkerState};
 
 mod life;
@@ -153,11 +153,13 @@ impl<'a> WorkerCtx<'a> {
         }
         if self.recycle_due() {
             self.end = EndReason::Recycled;
+            self.leave("max_process_tasks reached");
         } else if self.recycle.max_memory > 0
             && self.tasks > 0
             && rss_bytes() > self.recycle.max_memory
         {
             self.end = EndReason::MemoryLimit;
+            self.leave("max_process_memory reached");
         } else {
             let stop = self.stop.requested();
             if stop || self.stop.take_mail() {
@@ -179,6 +181,34 @@ impl<'a> WorkerCtx<'a> {
             None => self.tasks,
         };
         self.recycle.max_tasks > 0 && done >= self.recycle.max_tasks
+    }
+
+    /// The worker recycles itself: it says so in its slot (LEAVING, and TERMINATED unless a
+    /// task runs) and to the scheduler, which starts its replacement while this one finishes
+    /// the work in hand.
+    fn leave(&self, why: &str) {
+        if self.slot.leaving() {
+            return;
+        }
+        self.slot.set_leaving();
+        if self.slot.state() != WorkerState::Running {
+            self.slot.set_state(WorkerState::Terminated);
+        }
+        if let Some(inbox) = self.inbox {
+            inbox.report(&ToHub::Leaving {
+                worker_id: self.id,
+                reason: why,
+            });
+        }
+    }
+
+    /// Where the worker goes between tasks: WAITING, or TERMINATED once it is leaving.
+    fn between_tasks(&self) -> WorkerState {
+        if self.slot.leaving() {
+            WorkerState::Terminated
+        } else {
+            WorkerState::Waiting
+        }
     }
 
     /// Handles the commands waiting in this worker's mailbox.
@@ -269,10 +299,17 @@ impl<'a> WorkerCtx<'a> {
 
     /// Marks the worker WAITING (ready for work), unless it already is. `accept` does this
     /// itself; a service running its own event loop calls it when it starts waiting.
+    /// Once leaving (see `should_stop`), the worker shows TERMINATED instead.
     pub fn idle(&mut self) {
-        if self.slot.state() != WorkerState::Waiting {
+        let state = self.between_tasks();
+        if self.slot.state() != state {
+            if state == WorkerState::Terminated {
+                self.slot.set_activity("finishing its connections");
+                self.slot.set_state(state);
+                return;
+            }
             self.slot.set_activity("waiting for a connection");
-            self.slot.set_state(WorkerState::Waiting);
+            self.slot.set_state(state);
             self.emit(Event::WorkerWaiting {
                 worker_id: self.id,
                 tasks: self.tasks,
@@ -372,8 +409,13 @@ impl Drop for Task<'_, '_> {
             unit.fetch_add(1, Ordering::Relaxed);
         }
         self.ctx.slot.add_task();
+        if self.ctx.recycle_due() {
+            // Announced with the last task, not at the next `should_stop`: the worker is
+            // never seen WAITING in between (where the scheduler would count it a spare).
+            self.ctx.leave("max_process_tasks reached");
+        }
         self.ctx.slot.set_activity("idle");
-        self.ctx.slot.set_state(WorkerState::Waiting);
+        self.ctx.slot.set_state(self.ctx.between_tasks());
         self.ctx.emit(Event::WorkerWaiting {
             worker_id: self.ctx.id,
             tasks: self.ctx.tasks,
