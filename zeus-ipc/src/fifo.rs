@@ -407,3 +407,12 @@ impl Channel for FifoChannel {
         }
     }
 }
+
+impl FifoChannel {
+    /// The read end of this endpoint's FIFO, and whether bytes already read from it wait in
+    /// the reader's buffer ([`crate::Readiness`]).
+    pub(crate) fn read_readiness(&self) -> (std::os::fd::BorrowedFd<'_>, bool) {
+        let buffered = self.reader.buf.lock().map_or(true, |b| b.start < b.end);
+        (self.reader.fd.as_fd(), buffered)
+    }
+}

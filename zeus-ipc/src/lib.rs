@@ -67,6 +67,7 @@ pub mod error;
 pub mod fifo;
 pub mod mmap;
 pub mod name;
+mod ready;
 pub mod socket;
 mod sys;
 pub mod sysv;
@@ -80,5 +81,6 @@ pub use error::{CreateError, ListError, NameError, OpenError, RecvError, SendErr
 pub use fifo::FifoChannel;
 pub use mmap::MmapChannel;
 pub use name::IpcName;
+pub use ready::{Readiness, Wait};
 pub use socket::SocketChannel;
 pub use sysv::SysvChannel;

@@ -377,3 +377,10 @@ impl Channel for SocketChannel {
         }
     }
 }
+
+impl SocketChannel {
+    /// This endpoint's receiving socket ([`crate::Readiness`]).
+    pub(crate) fn rx_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.rx.as_fd()
+    }
+}

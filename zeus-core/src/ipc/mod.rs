@@ -32,7 +32,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zeus_ipc::{
-    AnyChannel, Channel, ChannelOptions, IpcAdapter, IpcName, Mailbox, NameError, RecvError,
+    AnyChannel, Channel, ChannelOptions, IpcAdapter, IpcName, Mailbox, NameError, Readiness,
+    RecvError, Wait,
 };
 
 use crate::error::CoreError;
@@ -72,6 +73,9 @@ pub struct Hub {
     out: Vec<u8>,
     /// Only the creating process removes the objects (a forked worker holds a copy).
     creator: u32,
+    /// The last drain found nothing: an adapter that said "ready" is not believed again
+    /// (a message still being written, a dead writer's slot) until a drain finds mail.
+    drained_empty: bool,
 }
 
 /// The workers' ends, one per scoreboard slot (mailbox `slot + 1`), made before any worker.
@@ -114,6 +118,7 @@ impl Hub {
             buf: vec![0; MAX_MESSAGE].into_boxed_slice(),
             out: Vec::with_capacity(MAX_MESSAGE),
             creator: std::process::id(),
+            drained_empty: false,
         };
         Ok((hub, Arc::new(Inboxes(inboxes))))
     }
@@ -150,8 +155,34 @@ impl Hub {
         }
     }
 
+    /// Prepares to sleep until mail may wait ([`Readiness::arm`]): a descriptor to poll,
+    /// `Ready` (drain first), or `Timer` (no descriptor: sysv, or a closed channel).
+    pub fn arm(&self) -> Wait<'_> {
+        match self.chan.as_ref().map(Readiness::arm) {
+            Some(Wait::Ready) if self.drained_empty => {
+                self.disarm();
+                Wait::Timer
+            }
+            Some(w) => w,
+            None => Wait::Timer,
+        }
+    }
+
+    /// After the sleep, whatever ended it ([`Readiness::disarm`]).
+    pub fn disarm(&self) {
+        if let Some(chan) = &self.chan {
+            chan.disarm();
+        }
+    }
+
     /// Hands every waiting message (up to a budget) to `f`; returns how many there were.
-    pub fn drain(&mut self, mut f: impl FnMut(ToHub<'_>)) -> usize {
+    pub fn drain(&mut self, f: impl FnMut(ToHub<'_>)) -> usize {
+        let n = self.drain_some(f);
+        self.drained_empty = n == 0;
+        n
+    }
+
+    fn drain_some(&mut self, mut f: impl FnMut(ToHub<'_>)) -> usize {
         let Some(chan) = &self.chan else {
             return 0;
         };

@@ -1,9 +1,13 @@
 //! The scheduler's side of its worker channel: created before any worker (one mailbox per
 //! scoreboard slot), drained every loop, and used for commands to a unit's workers.
 //!
-//! The channel exposes no descriptor to `poll` on (the `mmap` and `sysv` adapters have none),
-//! so the scheduler's wait is capped at [`POLL`]: a worker's line or report is written at
-//! most that late, and before its exit is handled (the loop drains before it reaps).
+//! The scheduler sleeps on its mailbox in the same `poll` as its signals (SIGCHLD, stop,
+//! reload) and, under `thread`, its workers' exits ([`zeus_ipc::Readiness`]): the `fifo`
+//! and `socket` adapters have a descriptor, and the `mmap` hub mailbox an eventfd that a
+//! worker rings only while the scheduler sleeps (an awake scheduler costs a sender no system
+//! call). `sysv` has none: its wait is capped at [`POLL`], so a worker's line or report is
+//! written at most that late. Either way every message is handled before its sender's exit
+//! (the loop drains before it reaps).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use crate::error::CoreError;
 use crate::ipc::{channel_name, Hub, Inboxes, ToHub, ToWorker};
 use crate::sys::creds;
 
-/// Longest the scheduler sleeps without looking at its mailbox.
+/// Longest the scheduler sleeps without looking at a mailbox that has no descriptor (sysv).
 pub(super) const POLL: Duration = Duration::from_millis(20);
 
 /// Creates the channel named after the instance, the service and this scheduler's pid, with

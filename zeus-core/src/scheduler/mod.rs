@@ -344,19 +344,32 @@ impl Scheduler {
         0
     }
 
-    /// Sleeps until a signal, a worker exit, a timer or (on demand, with no idle worker) a
-    /// waiting connection, or at most `channel::POLL`; returns whether a connection is
-    /// waiting, and whether only the mailbox is due (nothing else happened, no timer is due).
+    /// Sleeps until a signal, a worker exit, a timer, mail from the workers or (on demand,
+    /// with no idle worker) a waiting connection; returns whether a connection is waiting,
+    /// and whether only the mailbox is due (nothing else happened, no timer is due). The
+    /// mailbox is one more descriptor in the same `poll` where the adapter has one
+    /// (`zeus_ipc::Readiness`); otherwise (sysv) the sleep is capped at `channel::POLL`.
     fn wait(&self, signals: &Signals, phase: &Phase) -> (bool, bool) {
         let watch_listeners =
             matches!(phase, Phase::Running) && !self.cfg.enable_process_cache && {
                 let v = self.pool().view();
                 v.idle + v.starting == 0 && self.pool().free_units() > 0
             };
+        let timer = self.poll_timeout(phase);
+        let due = Instant::now() + timer;
         let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         if let Some(fd) = self.mpm.wake_fd() {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
+        let not_mail = fds.len();
+        let timeout = match self.hub.arm() {
+            zeus_ipc::Wait::Fd(fd) => {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                timer
+            }
+            zeus_ipc::Wait::Ready => Duration::ZERO,
+            zeus_ipc::Wait::Timer => timer.min(channel::POLL),
+        };
         let first_listener = fds.len();
         if watch_listeners {
             fds.extend(
@@ -365,16 +378,23 @@ impl Scheduler {
                     .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)),
             );
         }
-        let timer = self.poll_timeout(phase);
-        let timeout = timer.min(channel::POLL);
+        // Whole milliseconds, rounded up: rounded down, a sleep would end just before its
+        // timer and take a second wake-up to reach it.
+        let ms = Duration::from_millis(timeout.as_micros().div_ceil(1000) as u64);
         let ready = nix::poll::poll(
             &mut fds,
-            PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX),
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
         );
         let pending = fds[first_listener..]
             .iter()
             .any(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)));
-        (pending, matches!(ready, Ok(0)) && timeout < timer)
+        let others = pending
+            || fds[..not_mail]
+                .iter()
+                .any(|f| f.revents().is_some_and(|r| !r.is_empty()));
+        drop(fds);
+        self.hub.disarm();
+        (pending, !others && ready.is_ok() && Instant::now() < due)
     }
 
     /// Time to the next timer. Timers are instants (`next_tick` …), so the short waits that

@@ -26,6 +26,7 @@
 //!   mailbox's last receiver; a dead producer's half-written slot is skipped.
 //! - Only the message is copied (8 bytes per atomic store), no heap allocation per message.
 
+mod bell;
 pub(crate) mod layout;
 mod open;
 pub(crate) mod ring;
@@ -56,6 +57,9 @@ struct Segment {
     layout: Layout,
     hub_pid: i32,
     spin: Duration,
+    /// The hub mailbox's doorbell for `poll` (see `bell.rs`); `None` in a process that
+    /// opened the channel by name.
+    bell: Option<bell::Bell>,
 }
 
 impl Segment {
@@ -215,7 +219,7 @@ impl MmapChannel {
             // Most wake-ups bring room: use it before any bookkeeping.
             pushed = pushed || (slice.is_some() && ring.push(msg, me, cpu));
             if pushed {
-                wake(&h.data_futex, &h.receivers_parked);
+                self.segment.wake_receivers(to, h);
                 return Ok(());
             }
             if slice.is_none() {
@@ -328,6 +332,7 @@ impl Channel for MmapChannel {
             layout,
             hub_pid: sys::current_pid(),
             spin: opts.spin,
+            bell: bell::Bell::new(),
         };
         Ok(Self::bound(Mailbox::HUB, Arc::new(segment), Some(owner)))
     }
@@ -360,7 +365,7 @@ impl Channel for MmapChannel {
         let h = ring.header;
         let (me, cpu) = (sys::current_pid(), cpu_tag());
         if ring.push(msg, me, cpu) {
-            wake(&h.data_futex, &h.receivers_parked);
+            self.segment.wake_receivers(to, h);
             return Ok(());
         }
         if timeout.is_zero() {
@@ -374,7 +379,7 @@ impl Channel for MmapChannel {
         let batch = ring.batch();
         let room = || ring.push_with_spare(msg, me, cpu, batch).then_some(());
         if spin(budget, (peer, cpu), SEND_PAUSES, room).is_some() {
-            wake(&h.data_futex, &h.receivers_parked);
+            self.segment.wake_receivers(to, h);
             return Ok(());
         }
         self.park_send(&ring, to, msg, &mut deadline)

@@ -71,6 +71,7 @@ impl MmapChannel {
             layout,
             hub_pid,
             spin: ChannelOptions::default().spin,
+            bell: None,
         };
         Ok(Self::bound(mailbox, Arc::new(segment), None))
     }

@@ -1,0 +1,85 @@
+//! The hub mailbox's doorbell: an eventfd the hub can `poll` beside its other descriptors
+//! ([`crate::Readiness`]). The hub announces itself as a parked receiver of its ring (the
+//! same count a futex waiter uses) before it sleeps; a sender that publishes a message and
+//! sees the count rings the bell as well as the futex. While the hub is awake the count is 0
+//! and a send makes no system call, as before.
+
+use std::os::fd::AsFd;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use super::layout::RingHeader;
+use super::{wake, MmapChannel, Segment};
+use crate::channel::Mailbox;
+use crate::ready::{Readiness, Wait};
+
+/// An eventfd (non-blocking, close-on-exec; inherited across `fork`) and whether this
+/// process's hub endpoint announced itself.
+#[derive(Debug)]
+pub(super) struct Bell {
+    fd: EventFd,
+    armed: AtomicBool,
+}
+
+impl Bell {
+    /// `None` when the process cannot have one more descriptor: the hub then polls.
+    pub(super) fn new() -> Option<Self> {
+        let fd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC).ok()?;
+        Some(Self {
+            fd,
+            armed: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Segment {
+    /// After a message to `to` was published: wakes its parked receivers (futex) and, for
+    /// the hub's mailbox, rings the bell if the hub sleeps on it.
+    pub(super) fn wake_receivers(&self, to: Mailbox, h: &RingHeader) {
+        wake(&h.data_futex, &h.receivers_parked);
+        if let (true, Some(bell)) = (to.is_hub(), &self.bell) {
+            if h.receivers_parked.load(Ordering::Relaxed) != 0 {
+                // EAGAIN (the counter is full) still leaves it readable.
+                let _ = bell.fd.write(1);
+            }
+        }
+    }
+}
+
+impl Readiness for MmapChannel {
+    fn arm(&self) -> Wait<'_> {
+        let Some(bell) = self.segment.bell.as_ref().filter(|_| self.mailbox.is_hub()) else {
+            return Wait::Timer;
+        };
+        if bell.armed.load(Ordering::Relaxed) {
+            return Wait::Fd(bell.fd.as_fd());
+        }
+        let ring = self.segment.ring(self.mailbox);
+        let h = ring.header;
+        h.receivers_parked.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        // Reserved positions count, published or not: a sender that reserved before our
+        // announcement may not see it (see the module docs of `crate::ready`).
+        if h.tail.load(Ordering::SeqCst) != h.head.load(Ordering::SeqCst) {
+            h.receivers_parked.fetch_sub(1, Ordering::SeqCst);
+            // A dead sender's reservation would otherwise say "ready" for ever.
+            ring.reclaim_stalled();
+            return Wait::Ready;
+        }
+        bell.armed.store(true, Ordering::Relaxed);
+        Wait::Fd(bell.fd.as_fd())
+    }
+
+    fn disarm(&self) {
+        let Some(bell) = self.segment.bell.as_ref().filter(|_| self.mailbox.is_hub()) else {
+            return;
+        };
+        if bell.armed.swap(false, Ordering::Relaxed) {
+            let h = self.segment.ring(self.mailbox).header;
+            h.receivers_parked.fetch_sub(1, Ordering::SeqCst);
+            // EAGAIN: not rung.
+            let _ = bell.fd.read();
+        }
+    }
+}
