@@ -133,8 +133,13 @@ fn spin<T>(
 const SEND_PAUSES: u32 = 16;
 
 /// The `recv` outcome of one attempt: `None` = nothing yet.
-fn pop_once(ring: &Ring<'_>, buf: &mut [u8], cpu: u32) -> Option<Result<usize, RecvError>> {
-    match ring.pop(buf, cpu) {
+/// `who` is the receiver's pid and CPU + 1.
+fn pop_once(
+    ring: &Ring<'_>,
+    buf: &mut [u8],
+    (me, cpu): (i32, u32),
+) -> Option<Result<usize, RecvError>> {
+    match ring.pop(buf, me, cpu) {
         Ok(len) => Some(Ok(len)),
         Err(PopError::Empty) => None,
         Err(PopError::TooSmall { needed }) => Some(Err(RecvError::BufferTooSmall {
@@ -243,7 +248,7 @@ impl MmapChannel {
         deadline: &mut Deadline,
     ) -> Result<usize, RecvError> {
         let h = ring.header;
-        let cpu = cpu_tag();
+        let who = (sys::current_pid(), cpu_tag());
         let mut nap = FIRST_PARK;
         let finish = |outcome: Result<usize, RecvError>| {
             if outcome.is_ok() {
@@ -255,7 +260,7 @@ impl MmapChannel {
             h.receivers_parked.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let epoch = h.data_futex.load(Ordering::SeqCst);
-            let got = pop_once(ring, buf, cpu);
+            let got = pop_once(ring, buf, who);
             let slice = if got.is_none() {
                 deadline.slice()
             } else {
@@ -268,7 +273,7 @@ impl MmapChannel {
             }
             h.receivers_parked.fetch_sub(1, Ordering::SeqCst);
             // Most wake-ups bring a message: take it before any bookkeeping.
-            if let Some(outcome) = got.or_else(|| pop_once(ring, buf, cpu)) {
+            if let Some(outcome) = got.or_else(|| pop_once(ring, buf, who)) {
                 return finish(outcome);
             }
             if slice.is_none() {
@@ -278,10 +283,10 @@ impl MmapChannel {
                 });
             }
             if deadline.liveness_due() {
-                ring.reclaim_stalled();
+                ring.reclaim_stalled(who.0);
                 if !self.mailbox.is_hub() && !sys::process_alive(self.segment.hub_pid) {
                     // Deliver what the hub sent before it died, then report it.
-                    return pop_once(ring, buf, cpu)
+                    return pop_once(ring, buf, who)
                         .unwrap_or(Err(RecvError::Disconnected(self.mailbox)));
                 }
             }
@@ -364,7 +369,14 @@ impl Channel for MmapChannel {
         let ring = self.segment.ring(to);
         let h = ring.header;
         let (me, cpu) = (sys::current_pid(), cpu_tag());
-        if ring.push(msg, me, cpu) {
+        // A sender that may wait leaves the consumers' `head` alone while its cached copy
+        // says the ring is full (see `Ring::push_cached`), and reads it in the spin below.
+        let pushed = if timeout.is_zero() {
+            ring.push(msg, me, cpu)
+        } else {
+            ring.push_cached(msg, me, cpu)
+        };
+        if pushed {
             self.segment.wake_receivers(to, h);
             return Ok(());
         }
@@ -397,15 +409,16 @@ impl Channel for MmapChannel {
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         let ring = self.segment.ring(self.mailbox);
         let h = ring.header;
-        ring.register_receiver(sys::current_pid());
+        let me = sys::current_pid();
+        ring.register_receiver(me);
         let cpu = cpu_tag();
-        let outcome = pop_once(&ring, buf, cpu).or_else(|| {
+        let outcome = pop_once(&ring, buf, (me, cpu)).or_else(|| {
             if timeout.is_zero() {
                 return Some(Err(RecvError::Empty(self.mailbox)));
             }
             let peer = h.sender_cpu.load(Ordering::Relaxed);
             spin(self.segment.spin.min(timeout), (peer, cpu), 1, || {
-                pop_once(&ring, buf, cpu)
+                pop_once(&ring, buf, (me, cpu))
             })
         });
         match outcome {

@@ -1,6 +1,7 @@
 //! One mailbox's ring: a bounded multi-producer queue of fixed-size slots living in the
-//! shared segment, lock-free and without system calls. Producers reserve positions by CAS on
-//! `tail`; consumers (the threads of the one receiving process) take them by CAS on `head`.
+//! shared segment, without system calls. Producers reserve positions by CAS on `tail`
+//! (lock-free); consumers (the threads of the one receiving process) take turns under a
+//! receivers' lock and move `head` with plain stores.
 //!
 //! The design keeps the cache lines that cross CPUs per message to the slot itself:
 //!
@@ -10,13 +11,19 @@
 //! - Only producers write a slot. A producer that reserved position `p` claims the slot
 //!   (`claim` = its pid and `p`), fills it and publishes it with `seq = p + 1` (release). The
 //!   number is stored minus the slot index, so the all-zero segment is the initial state.
-//! - A consumer reads the slot at `head` optimistically (`seq` acquire, then the payload as
-//!   atomic words) and then moves `head` on by CAS (release, after its reads). The CAS fails
-//!   only if another thread took the message first; a producer reuses a slot only after
-//!   `head` passed it, so a successful CAS proves that the copy was not overwritten, and a
-//!   failed one discards it.
+//! - A consumer takes the receivers' lock (`recv_lock`, on a line only the receiving process
+//!   touches), reads the slot at its position `next` (`seq` acquire, then the payload as
+//!   atomic words) and moves `next` on. It hands slots back to the producers by storing
+//!   `head` (release, after its reads) only every eighth of the ring (at most
+//!   [`PUBLISH_MAX`] slots), and whenever it finds the ring empty or a sender parked; a
+//!   producer reuses a slot only after `head` passed it. A store to `head` whose line a
+//!   producer checking for room just read waits for that line to come back, so storing it
+//!   per message, or moving it by CAS as version 2 of the layout did, stalled the consumer
+//!   on most messages of a full ring. The price: while the receiver is busy elsewhere, up
+//!   to [`PUBLISH_MAX`] − 1 slots it took are not yet free for senders.
 //! - So a message costs the producer its slot's lines and the consumer the same lines, plus
-//!   one uncontended CAS each on a line no one else writes (with one producer).
+//!   one uncontended locked operation each on a line no other process writes (with one
+//!   producer).
 //! - After publishing, a producer prefetches a slot a little ahead for writing (`PREFETCHW`)
 //!   if the cached `head` says the consumers are done with it, so that a stream's stores do
 //!   not each wait for the consumer's copy of the line to be invalidated.
@@ -26,10 +33,11 @@
 //! unpublished, claimed for that very position by a dead process, marks it [`SKIP`] and
 //! moves on ([`Ring::reclaim_stalled`]). Only a death in the few instructions between the CAS
 //! and the claim store is not recoverable (the consumer then keeps reporting
-//! `Empty`/`Timeout`). A consumer that dies holds nothing: the message it was reading stays
-//! at `head` for the next one.
+//! `Empty`/`Timeout`). A consumer that dies holds only the receivers' lock, with its pid in
+//! it: the next receiver takes the lock over from the dead process, and the message it was
+//! reading is still at `head`.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use super::layout::{Layout, RingHeader, SlotHeader};
 use crate::sys::{self, SharedMap};
@@ -46,6 +54,26 @@ pub(crate) enum PopError {
     TooSmall { needed: usize },
 }
 
+/// Attempts at the receivers' lock while another thread of the process holds it: half
+/// spin-loop hints, half `sched_yield`s (the holder copies one message, but may be
+/// preempted).
+const RECV_LOCK_SPINS: u32 = 128;
+
+/// Most slots a consumer takes before it hands them back to the producers (it hands back
+/// an eighth of the ring at a time, at most this many, and everything when it finds the ring
+/// empty or a sender parked).
+const PUBLISH_MAX: u64 = 16;
+
+/// The receivers' lock of one ring, released on drop.
+struct RecvLock<'a>(&'a AtomicI32);
+
+impl Drop for RecvLock<'_> {
+    fn drop(&mut self) {
+        // Release: our moves of `head` happen before the next holder reads it.
+        self.0.store(0, Ordering::Release);
+    }
+}
+
 /// A view of one ring inside a mapped segment.
 #[derive(Debug)]
 pub(crate) struct Ring<'a> {
@@ -54,11 +82,16 @@ pub(crate) struct Ring<'a> {
     layout: &'a Layout,
     offset: usize,
     mask: u64,
+    /// How many slots the consumer takes before it hands them back (see the module docs).
+    publish_every: u64,
 }
 
 /// How many positions ahead of the one just published a producer prefetches for writing:
 /// 2 and 4 measured alike (one-way 64-byte stream 1.2-1.4x faster than without), 1 less.
 const PREFETCH_AHEAD: u64 = 2;
+
+/// How many positions ahead of the one just taken a consumer with a backlog prefetches.
+const READ_AHEAD: u64 = 4;
 
 /// The first payload word in a slot's second cache line.
 const SECOND_LINE_WORD: usize = (64 - std::mem::size_of::<SlotHeader>()) / 8;
@@ -122,6 +155,7 @@ impl<'a> Ring<'a> {
             layout,
             offset,
             mask: u64::from(layout.slots) - 1,
+            publish_every: (u64::from(layout.slots) / 8).clamp(1, PUBLISH_MAX),
         })
     }
 
@@ -143,13 +177,17 @@ impl<'a> Ring<'a> {
         (header, words, index)
     }
 
-    /// Whether position `pos`, and `spare` more after it, are free to produce into:
-    /// refreshes `head_cache` from the consumers' `head` only when the cached copy says no.
-    fn has_room(&self, pos: u64, spare: u64) -> bool {
+    /// Whether position `pos`, and `spare` more after it, are free to produce into. With
+    /// `fresh`, refreshes `head_cache` from the consumers' `head` when the cached copy says
+    /// no; without, answers from the cached copy alone.
+    fn has_room(&self, pos: u64, spare: u64, fresh: bool) -> bool {
         let slots = (self.mask + 1).saturating_sub(spare);
         let h = self.header;
         if pos.wrapping_sub(h.head_cache.load(Ordering::Acquire)) < slots {
             return true;
+        }
+        if !fresh {
+            return false;
         }
         // Acquire: the consumers' reads of the slot's previous message happened before.
         let head = h.head.load(Ordering::Acquire);
@@ -162,22 +200,33 @@ impl<'a> Ring<'a> {
     /// Appends `msg` (the caller checked its size); `false` when the ring is full. `me` is
     /// the producer's pid, `cpu` its CPU + 1 (for the consumer's spin decision).
     pub(crate) fn push(&self, msg: &[u8], me: i32, cpu: u32) -> bool {
-        self.push_with_spare(msg, me, cpu, 0)
+        self.push_with(msg, (me, cpu), 0, true)
+    }
+
+    /// [`Ring::push`] only if the producers' cached copy of `head` says there is room: never
+    /// reads the consumers' line. A sender that may wait tries this first, since with a full
+    /// ring every fresh read of `head` takes its line from the consumer just as it stores it.
+    pub(crate) fn push_cached(&self, msg: &[u8], me: i32, cpu: u32) -> bool {
+        self.push_with(msg, (me, cpu), 0, false)
     }
 
     /// How many free slots beyond its own a sender that waits for room asks for: an eighth
     /// of the ring. Taking room back one slot at a time would read the consumers' `head`
-    /// for every message, and each read takes its line away from the consumers' next CAS.
+    /// for every message, and each read takes its line away from the consumer.
     pub(crate) fn batch(&self) -> u64 {
         (self.mask + 1) / 8
     }
 
     /// [`Ring::push`], but only if `spare` more slots are free as well.
     pub(crate) fn push_with_spare(&self, msg: &[u8], me: i32, cpu: u32, spare: u64) -> bool {
+        self.push_with(msg, (me, cpu), spare, true)
+    }
+
+    fn push_with(&self, msg: &[u8], (me, cpu): (i32, u32), spare: u64, fresh: bool) -> bool {
         let h = self.header;
         let mut pos = h.tail.load(Ordering::Relaxed);
         loop {
-            if !self.has_room(pos, spare) {
+            if !self.has_room(pos, spare, fresh) {
                 return false;
             }
             match h.tail.compare_exchange_weak(
@@ -219,12 +268,17 @@ impl<'a> Ring<'a> {
         }
     }
 
-    /// Takes the next message into `buf` and returns its length. `cpu` is the consumer's
-    /// CPU + 1 (for the producers' spin decision). `buf` may be overwritten even when no
-    /// message is returned.
-    pub(crate) fn pop(&self, buf: &mut [u8], cpu: u32) -> Result<usize, PopError> {
+    /// Takes the next message into `buf` and returns its length. `me` is the consumer's pid,
+    /// `cpu` its CPU + 1 (for the producers' spin decision). `buf` may be overwritten even
+    /// when no message is returned. [`PopError::Empty`] also when another receiver held the
+    /// ring for longer than a short spin.
+    pub(crate) fn pop(&self, buf: &mut [u8], me: i32, cpu: u32) -> Result<usize, PopError> {
+        let Some(_lock) = self.lock_receivers(me) else {
+            return Err(PopError::Empty);
+        };
         let h = self.header;
-        let mut pos = h.head.load(Ordering::Relaxed);
+        // We hold the lock: `next` is ours to read and move.
+        let mut pos = h.next.load(Ordering::Relaxed);
         loop {
             let (slot, words, index) = self.slot(pos);
             // Ask for the slot's second cache line together with the first, so that a
@@ -234,48 +288,97 @@ impl<'a> Ring<'a> {
             }
             let seq = slot.seq.load(Ordering::Acquire).wrapping_add(index);
             if seq != pos.wrapping_add(1) {
-                let now = h.head.load(Ordering::Relaxed);
-                if now == pos {
-                    // Not published yet (free, or reserved by a producer still copying).
-                    return Err(PopError::Empty);
-                }
-                pos = now;
-                continue;
+                // Not published yet (free, or reserved by a producer still copying). Idle:
+                // hand back every slot taken.
+                self.publish(pos);
+                return Err(PopError::Empty);
             }
             let len = slot.len.load(Ordering::Relaxed);
-            let wanted = len as usize;
-            if len != SKIP && wanted > buf.len() {
-                if h.head.load(Ordering::Relaxed) == pos {
-                    return Err(PopError::TooSmall { needed: wanted });
-                }
-                pos = h.head.load(Ordering::Relaxed);
+            let next = pos.wrapping_add(1);
+            if len == SKIP {
+                h.next.store(next, Ordering::Relaxed);
+                pos = next;
                 continue;
             }
-            if len != SKIP {
-                copy_out(words, &mut buf[..wanted]);
+            let wanted = len as usize;
+            let Some(out) = buf.get_mut(..wanted) else {
+                return Err(PopError::TooSmall { needed: wanted });
+            };
+            copy_out(words, out);
+            h.next.store(next, Ordering::Relaxed);
+            if next.wrapping_sub(h.head.load(Ordering::Relaxed)) >= self.publish_every
+                || h.senders_parked.load(Ordering::Relaxed) != 0
+            {
+                self.publish(next);
+                // Once per batch, so that the producers' line moves rarely.
+                h.tail_seen
+                    .store(h.tail.load(Ordering::Relaxed), Ordering::Relaxed);
             }
-            // Release: the reads above happen before a producer may reuse the slot.
-            match h.head.compare_exchange(
-                pos,
-                pos.wrapping_add(1),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) if len != SKIP => {
-                    note(&h.receiver_cpu, cpu);
-                    return Ok(wanted);
+            // Behind the producers (a backlog): fetch a message a few slots ahead now, so
+            // that its cross-CPU misses overlap this one's processing.
+            let ahead = pos.wrapping_add(READ_AHEAD);
+            if (h.tail_seen.load(Ordering::Relaxed).wrapping_sub(ahead) as i64) > 0 {
+                self.prefetch_for_read(ahead);
+            }
+            note(&h.receiver_cpu, cpu);
+            return Ok(wanted);
+        }
+    }
+
+    /// Asks for both lines of the slot at `pos` for reading.
+    fn prefetch_for_read(&self, pos: u64) {
+        let (slot, words, _) = self.slot(pos);
+        sys::prefetch_read(&slot.seq);
+        if let Some(word) = words.get(SECOND_LINE_WORD) {
+            sys::prefetch_read(word);
+        }
+    }
+
+    /// Hands the slots before `pos` back to the producers (the caller holds the receivers'
+    /// lock). Release: our reads of those slots happen before a producer reuses them.
+    fn publish(&self, pos: u64) {
+        if self.header.head.load(Ordering::Relaxed) != pos {
+            self.header.head.store(pos, Ordering::Release);
+        }
+    }
+
+    /// Takes the receivers' lock for `me`: at once when free; after a short spin when another
+    /// thread of ours holds it (it is held only while one message is copied); from a dead
+    /// process (one that died taking a message: the message stays at `head`). `None` when a
+    /// live receiver keeps it.
+    fn lock_receivers(&self, me: i32) -> Option<RecvLock<'a>> {
+        let lock = &self.header.recv_lock;
+        for attempt in 0..RECV_LOCK_SPINS {
+            let holder = match lock.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Some(RecvLock(lock)),
+                Err(holder) => holder,
+            };
+            if holder != me {
+                if sys::process_alive(holder) {
+                    return None;
                 }
-                Ok(_) => pos = pos.wrapping_add(1),
-                // Another thread took it (and the copy may be torn): start again from there.
-                Err(now) => pos = now,
+                if lock
+                    .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Some(RecvLock(lock));
+                }
+            } else if attempt < RECV_LOCK_SPINS / 2 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
+        None
     }
 
     /// If the head slot was reserved by a producer that died before publishing, marks it
     /// [`SKIP`] so consumers move past it. Returns whether it did.
-    pub(crate) fn reclaim_stalled(&self) -> bool {
-        let pos = self.header.head.load(Ordering::Acquire);
+    pub(crate) fn reclaim_stalled(&self, me: i32) -> bool {
+        let Some(_lock) = self.lock_receivers(me) else {
+            return false;
+        };
+        let pos = self.header.next.load(Ordering::Relaxed);
         if self.header.tail.load(Ordering::Acquire) == pos {
             return false;
         }
@@ -326,7 +429,7 @@ mod tests {
     fn segment(slots: usize, max: usize) -> (SharedMap, Layout) {
         use std::sync::atomic::AtomicUsize;
         static N: AtomicUsize = AtomicUsize::new(0);
-        let stride = (std::mem::size_of::<SlotHeader>() + max).next_multiple_of(64);
+        let stride = (std::mem::size_of::<SlotHeader>() + max).next_multiple_of(128);
         let layout = Layout::new(0, max, slots * stride).unwrap();
         assert_eq!(layout.slots as usize, slots);
         let path = std::env::temp_dir().join(format!(
@@ -360,19 +463,19 @@ mod tests {
                 assert!(!ring.push(b"full", 1, 1), "a full ring refuses");
             }
             for i in 0..burst {
-                assert_eq!(ring.pop(&mut buf, 1), Ok(4));
+                assert_eq!(ring.pop(&mut buf, 1, 1), Ok(4));
                 assert_eq!(buf[..4], (lap * 10 + i).to_le_bytes());
                 next += 1;
             }
-            assert_eq!(ring.pop(&mut buf, 1), Err(PopError::Empty));
+            assert_eq!(ring.pop(&mut buf, 1, 1), Err(PopError::Empty));
         }
         assert!(next > 4 * 20, "went round the ring many times");
         assert!(ring.push(&[7; 40], 1, 1));
         assert_eq!(
-            ring.pop(&mut buf[..39], 1),
+            ring.pop(&mut buf[..39], 1, 1),
             Err(PopError::TooSmall { needed: 40 })
         );
-        assert_eq!(ring.pop(&mut buf, 1), Ok(40));
+        assert_eq!(ring.pop(&mut buf, 1, 1), Ok(40));
     }
 
     #[test]
@@ -381,27 +484,68 @@ mod tests {
         let ring = Ring::new(&map, &layout, 0).unwrap();
         let mut buf = [0u8; 16];
         assert!(ring.push(b"first", 1, 1));
-        assert_eq!(ring.pop(&mut buf, 1), Ok(5));
+        assert_eq!(ring.pop(&mut buf, 1, 1), Ok(5));
         // A producer reserves position 1 and dies before publishing; another publishes 2.
         let dead = 0x3fff_ffff; // above any pid_max: kill() says ESRCH
         ring.header.tail.store(2, Ordering::Relaxed);
         let (slot, _, _) = ring.slot(1);
         assert!(ring.push(b"third", 1, 1));
-        assert_eq!(ring.pop(&mut buf, 1), Err(PopError::Empty));
+        assert_eq!(ring.pop(&mut buf, 1, 1), Err(PopError::Empty));
         // Not claimed yet (maybe a live producer about to): left alone.
-        assert!(!ring.reclaim_stalled());
+        assert!(!ring.reclaim_stalled(1));
         slot.claim.store(claim(dead, 0), Ordering::Relaxed);
         assert!(
-            !ring.reclaim_stalled(),
+            !ring.reclaim_stalled(1),
             "a claim from an older lap is not this one's"
         );
         slot.claim
             .store(claim(sys::current_pid(), 1), Ordering::Relaxed);
-        assert!(!ring.reclaim_stalled(), "a live producer is waited for");
+        assert!(!ring.reclaim_stalled(1), "a live producer is waited for");
         slot.claim.store(claim(dead, 1), Ordering::Relaxed);
-        assert!(ring.reclaim_stalled());
-        assert_eq!(ring.pop(&mut buf, 1), Ok(5));
+        assert!(ring.reclaim_stalled(1));
+        assert_eq!(ring.pop(&mut buf, 1, 1), Ok(5));
         assert_eq!(&buf[..5], b"third");
+    }
+
+    #[test]
+    fn a_busy_receiver_hands_slots_back_in_batches() {
+        let (map, layout) = segment(256, 16);
+        let ring = Ring::new(&map, &layout, 0).unwrap();
+        assert_eq!(ring.publish_every, PUBLISH_MAX);
+        let mut buf = [0u8; 16];
+        for n in 0..256u32 {
+            assert!(ring.push(&n.to_le_bytes(), 1, 1));
+        }
+        assert!(!ring.push(b"full", 1, 1));
+        for n in 0..PUBLISH_MAX as u32 {
+            assert!(!ring.push(b"full", 1, 1), "taken, not yet handed back");
+            assert_eq!(ring.pop(&mut buf, 1, 1), Ok(4));
+            assert_eq!(buf[..4], n.to_le_bytes());
+        }
+        assert!(ring.push(b"room", 1, 1), "a batch was handed back");
+        while ring.pop(&mut buf, 1, 1).is_ok() {}
+        // Finding the ring empty hands back everything taken.
+        for n in 0..256u32 {
+            assert!(ring.push(&n.to_le_bytes(), 1, 1), "slot {n}");
+        }
+        assert!(!ring.push(b"full", 1, 1));
+    }
+
+    #[test]
+    fn the_receivers_lock_of_a_dead_process_is_taken_over() {
+        let (map, layout) = segment(4, 16);
+        let ring = Ring::new(&map, &layout, 0).unwrap();
+        let me = sys::current_pid();
+        let mut buf = [0u8; 16];
+        assert!(ring.push(b"kept", 1, 1));
+        // A live other process (init) is receiving: we do not take its message.
+        ring.header.recv_lock.store(1, Ordering::Relaxed);
+        assert_eq!(ring.pop(&mut buf, me, 1), Err(PopError::Empty));
+        // It died while taking it: the message is still there for us.
+        ring.header.recv_lock.store(0x3fff_ffff, Ordering::Relaxed);
+        assert_eq!(ring.pop(&mut buf, me, 1), Ok(4));
+        assert_eq!(&buf[..4], b"kept");
+        assert_eq!(ring.header.recv_lock.load(Ordering::Relaxed), 0, "released");
     }
 
     #[test]
@@ -438,7 +582,7 @@ mod tests {
                     let mut buf = [0u8; 64];
                     let mut last = [None::<u64>; 3];
                     while taken.load(Ordering::Relaxed) < 3 * PER as usize && !late() {
-                        match ring.pop(&mut buf, 1) {
+                        match ring.pop(&mut buf, 1, 1) {
                             Ok(64) => {}
                             Ok(len) => panic!("{len} bytes"),
                             Err(_) => {
