@@ -9,6 +9,9 @@
 //! `--rate R` paces the requests instead (R per second over all connections, still at most
 //! one in flight per connection): latency at a fixed load below saturation.
 //!
+//! `--per-conn 1` also prints, on stderr, one line per connection: `conn LOCAL_PORT
+//! REQUESTS MEAN_US OVER_1MS` (to group latency by the server worker owning the connection).
+//!
 //! Loopback only; bounded in time (`--seconds`, at most 600) and memory (a fixed histogram).
 
 use std::io::{Read, Write};
@@ -32,6 +35,8 @@ struct Args {
     set_ratio: f64,
     /// Requests per second over all connections (0: closed loop, as fast as replies come).
     rate: f64,
+    /// Print per-connection counts on stderr.
+    per_conn: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -44,6 +49,7 @@ fn parse() -> Result<Args, String> {
         keys: 10_000,
         set_ratio: 0.1,
         rate: 0.0,
+        per_conn: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +64,7 @@ fn parse() -> Result<Args, String> {
             "--keys" => a.keys = v.parse().map_err(|_| bad())?,
             "--set-ratio" => a.set_ratio = v.parse().map_err(|_| bad())?,
             "--rate" => a.rate = v.parse().map_err(|_| bad())?,
+            "--per-conn" => a.per_conn = v == "1",
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -92,6 +99,10 @@ struct Conn {
     buf: Vec<u8>,
     sent: Instant,
     is_set: bool,
+    /// Requests answered, their summed latency and how many took over 1 ms (`--per-conn`).
+    n: u64,
+    sum_us: u64,
+    slow: u64,
 }
 
 struct Totals {
@@ -164,6 +175,7 @@ fn drive(
     seed: u64,
     until: Instant,
     pace: Option<Duration>,
+    per_conn: bool,
 ) -> Totals {
     let mut t = Totals {
         hist: vec![0; HIST_US + 1],
@@ -186,6 +198,9 @@ fn drive(
             buf: Vec::with_capacity(4096),
             sent: Instant::now(),
             is_set: false,
+            n: 0,
+            sum_us: 0,
+            slow: 0,
         });
     }
     let mut idle: Vec<usize> = (0..conns).collect();
@@ -245,6 +260,9 @@ fn drive(
             let us = now.duration_since(c.sent).as_micros() as u64;
             t.hist[(us as usize).min(HIST_US)] += 1;
             t.max = t.max.max(us);
+            c.n += 1;
+            c.sum_us += us;
+            c.slow += u64::from(us > 1000);
             t.ops += 1;
             t.errors += u64::from(!ok);
             c.buf.clear();
@@ -253,6 +271,12 @@ fn drive(
         if now > until + Duration::from_secs(5) {
             t.errors += live as u64; // replies that never came
             break;
+        }
+    }
+    if per_conn {
+        for c in &cs {
+            let port = c.s.local_addr().map_or(0, |a| a.port());
+            eprintln!("conn {port} {} {} {}", c.n, c.sum_us / c.n.max(1), c.slow);
         }
     }
     t
@@ -294,7 +318,8 @@ fn main() {
             let share = a.conns / a.threads + usize::from(i < a.conns % a.threads);
             let seed = 0x9e37_79b9 * (i as u64 + 1);
             let pace = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.threads as f64 / a.rate));
-            std::thread::spawn(move || drive(&reqs, addr, share, seed, until, pace))
+            let per_conn = a.per_conn;
+            std::thread::spawn(move || drive(&reqs, addr, share, seed, until, pace, per_conn))
         })
         .collect();
     let mut all = Totals {

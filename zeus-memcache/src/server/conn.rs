@@ -56,6 +56,8 @@ pub enum Want {
     Read,
     /// Wait until writable (output pending).
     Write,
+    /// Replies to a drained read are ready: write them at the end of the epoll batch.
+    Flush,
     /// Close it.
     Close,
 }
@@ -107,7 +109,9 @@ impl Conn {
     /// Syscalls per request, pipelined or not: one read and one write. A read that leaves
     /// room in the buffer has drained the socket, so after answering it the connection goes
     /// back to epoll (level-triggered: later bytes wake it) instead of reading once more
-    /// only to get `EAGAIN`; all replies to one read leave in one write.
+    /// only to get `EAGAIN`; all replies to one read leave in one write. When that read
+    /// drained the socket and everything in the buffer is answered, the write is left to the
+    /// end of the epoll batch ([`Want::Flush`], then [`Conn::finish`]).
     pub fn drive(&mut self, cx: &mut Ctx<'_>, task: &mut dyn FnMut(), batch: &mut Batch) -> Want {
         let mut drained = false;
         for _ in 0..16 {
@@ -120,6 +124,12 @@ impl Conn {
                 return Want::Close;
             }
             self.answer(cx, task);
+            if drained && self.start == self.end && !self.out.is_empty() && !self.closing {
+                // Everything read is answered and the socket is empty: the replies can wait
+                // for the rest of the batch (a multiget paused on a full output, or requests
+                // held back by it, are still in the buffer and go the long way).
+                return Want::Flush;
+            }
             if !self.out.is_empty() || self.closing {
                 continue;
             }
@@ -138,6 +148,16 @@ impl Conn {
             Want::Read
         } else {
             Want::Write
+        }
+    }
+
+    /// Writes the replies deferred by [`Want::Flush`] (the read before them drained the
+    /// socket, so the connection waits for readability next).
+    pub fn finish(&mut self, batch: &mut Batch) -> Want {
+        match self.flush(batch) {
+            Ok(true) => Want::Read,
+            Ok(false) => Want::Write,
+            Err(_) => Want::Close,
         }
     }
 

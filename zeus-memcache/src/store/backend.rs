@@ -41,4 +41,8 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
 
     /// A `flush_all` took effect now: the backend may drop flushed items eagerly.
     fn flushed(&self, st: &Store, now: u32);
+
+    /// A `flush_all` changed the flush mark ([`Store::flush_mark`]): a backend whose items
+    /// outlive the process keeps a delayed one pending across a restart.
+    fn flush_marked(&self, st: &Store, now: u32);
 }

@@ -370,6 +370,20 @@ impl Store {
                 b.flushed(self, now);
             }
         }
+        if let Some(b) = &self.ext {
+            b.flush_marked(self, now);
+        }
+    }
+
+    /// The `flush_all` time mark: items written at or before this second are flushed once
+    /// it has passed (0: none).
+    pub fn flush_mark(&self) -> u64 {
+        self.hdr(hdr::OLDEST_LIVE).load(Relaxed)
+    }
+
+    /// Restores a time mark kept by a backend over a restart (a delayed `flush_all`).
+    pub fn restore_flush_mark(&self, live: u64) {
+        self.hdr(hdr::OLDEST_LIVE).store(live, Relaxed);
     }
 }
 

@@ -17,8 +17,10 @@
 //!   `evictions = false` the write is refused (`SERVER_ERROR out of memory storing object`);
 //! - persistence: items survive a restart (the directory is scanned at start: temporary and
 //!   expired files removed, items and bytes counted, the CAS counter raised past every
-//!   item's); an immediate `flush_all` removes the flushed files, a delayed one pending at a
-//!   stop is forgotten. Nothing is fsync'ed: a power loss may lose recent writes.
+//!   item's); an immediate `flush_all` removes the flushed files; a delayed one is kept in
+//!   `DIR/.flush_all` (its time mark in decimal unix seconds) while pending, so it still
+//!   takes effect after a restart (at the start, when it fell due while stopped). Nothing is
+//!   fsync'ed: a power loss may lose recent writes.
 
 mod entry;
 pub mod file;
@@ -40,6 +42,9 @@ use file::Header;
 const ITEMS: usize = 0;
 const BYTES: usize = 8;
 const MAX_SHARDS: usize = 64;
+
+/// The file keeping a pending delayed `flush_all` (its time mark) over a restart.
+const FLUSH_MARK: &str = ".flush_all";
 
 /// Items as files under a directory.
 #[derive(Debug)]
@@ -80,6 +85,14 @@ impl FsBackend {
             counters: Region::new(BYTES + 8 * MAX_SHARDS, false)?,
         };
         let now = now();
+        // A delayed flush_all pending at the last stop: restore it; when it fell due while
+        // stopped, the files it flushes go below with the expired ones.
+        let mark = be.read_mark();
+        if mark != 0 {
+            st.restore_flush_mark(mark);
+        }
+        let due = mark != 0 && mark <= u64::from(now);
+        let mark = u32::try_from(mark).unwrap_or(u32::MAX);
         let (mut items, mut max_cas) = (0u64, 0u64);
         for d in 0..256u64 {
             let sub = be.dir.join(file::subdir(d << 40));
@@ -102,7 +115,7 @@ impl FsBackend {
                     continue;
                 }
                 match file::read_header(&path).ok().flatten() {
-                    Some(h) if !(h.exptime != 0 && h.exptime <= now) => {
+                    Some(h) if !(h.exptime != 0 && h.exptime <= now || due && h.time <= mark) => {
                         items += 1;
                         be.bytes(d << 40).fetch_add(de.metadata()?.len(), Relaxed);
                         max_cas = max_cas.max(h.cas);
@@ -113,7 +126,20 @@ impl FsBackend {
         }
         be.counters.u64(ITEMS).store(items, Relaxed);
         st.cas_at_least(max_cas);
+        if due {
+            fs::remove_file(be.dir.join(FLUSH_MARK))?;
+        }
         Ok(be)
+    }
+
+    /// The time mark kept in [`FLUSH_MARK`] (0: none, or unreadable). A write torn by a
+    /// crash leaves a prefix of the number: a mark decades in the past, which flushes
+    /// nothing written since.
+    fn read_mark(&self) -> u64 {
+        fs::read_to_string(self.dir.join(FLUSH_MARK))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     fn path(&self, h: u64, key: &[u8]) -> PathBuf {
@@ -223,6 +249,28 @@ impl Backend for FsBackend {
                     h.time,
                 )
             });
+        }
+    }
+
+    fn flush_marked(&self, st: &Store, now: u32) {
+        // Under a lock, from the shared mark, so that of two concurrent flush_all the file
+        // ends with the mark that the store ends with.
+        let _lock = st.lock_hash(0);
+        let mark = st.flush_mark();
+        let path = self.dir.join(FLUSH_MARK);
+        let result = if mark > u64::from(now) {
+            fs::write(&path, format!("{mark}\n"))
+        } else {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                r => r,
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                "cannot keep the delayed flush_all in {}: {e}",
+                path.display()
+            );
         }
     }
 

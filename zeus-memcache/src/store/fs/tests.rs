@@ -118,3 +118,54 @@ fn probe_refuses_missing_non_directory_and_unwritable() {
         "the probe file is removed"
     );
 }
+
+#[test]
+fn a_delayed_flush_all_pending_at_a_stop_still_takes_effect_after_a_restart() {
+    let dir = TempDir::new("fs-flush-pending");
+    let mark = dir.0.join(FLUSH_MARK);
+    let now = now();
+    {
+        let st = open(&dir.0);
+        st.store(Mode::Set, b"old", 0, 0, b"v\r\n", now);
+        st.flush(100, now);
+    }
+    assert!(
+        mark.exists(),
+        "the pending flush_all is kept in the directory"
+    );
+    let st = open(&dir.0);
+    let mut out = Vec::new();
+    assert!(st.get(b"old", now, None, false, &mut out), "not due yet");
+    assert!(
+        !st.get(b"old", now + 100, None, false, &mut out),
+        "flushed once due, after the restart"
+    );
+    st.store(Mode::Set, b"new", 0, 0, b"v\r\n", now + 100);
+    assert!(st.get(b"new", now + 100, None, false, &mut out));
+    // An immediate flush_all replaces the pending one: nothing left to keep.
+    st.flush(0, now);
+    assert!(!mark.exists());
+}
+
+#[test]
+fn a_delayed_flush_all_that_fell_due_while_stopped_is_applied_at_the_start() {
+    let dir = TempDir::new("fs-flush-due");
+    let now = now();
+    {
+        let st = open(&dir.0);
+        // Written 100 s ago, flushed by a flush_all of 50 s issued then: due 50 s ago.
+        st.store(Mode::Set, b"old", 0, 0, b"v\r\n", now - 100);
+        st.flush(50, now - 100);
+        st.store(Mode::Set, b"new", 0, 0, b"v\r\n", now);
+    }
+    assert!(dir.0.join(FLUSH_MARK).exists());
+    let st = open(&dir.0);
+    assert_eq!(st.usage().0, 1, "the flushed file is removed at the start");
+    let mut out = Vec::new();
+    assert!(!st.get(b"old", now, None, false, &mut out));
+    assert!(st.get(b"new", now, None, false, &mut out));
+    assert!(
+        !dir.0.join(FLUSH_MARK).exists(),
+        "applied, so no longer kept"
+    );
+}
