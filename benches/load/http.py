@@ -59,6 +59,10 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--recycle", type=int, default=20000, help="max_process_tasks of the recycled row")
+    ap.add_argument("--recycle-workers", type=int, default=2,
+                    help="workers of the recycled row's service (start = max = this)")
+    ap.add_argument("--recycle-overlap", type=int, default=None,
+                    help="recycle_overlap of the recycled row (default: zeus's own)")
     ap.add_argument("--only", default="", help="run only the rows whose name contains this (e.g. recycled)")
     ap.add_argument("--zeus", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                                                    "release", "zeus-custom"))
@@ -93,11 +97,12 @@ listen_port = {zport}
 document_root = "{www}"
 mounts = {{ "/api" = "json_api" }}
 [schedulers.r]
-start_processes = 2
-max_processes = 2
+start_processes = {args.recycle_workers}
+max_processes = {args.recycle_workers}
 min_spare_processes = 0
-max_spare_processes = 2
+max_spare_processes = {args.recycle_workers}
 max_process_tasks = {args.recycle}
+{"" if args.recycle_overlap is None else f"recycle_overlap = {args.recycle_overlap}"}
 [services.recycled]
 scheduler_name = "r"
 service_adapter = "http"

@@ -155,10 +155,12 @@ impl Scheduler {
                 .ok_or_else(|| unknown("discipline", &cfg.scheduler_discipline))?();
         let signals = Signals::new(SIGNALS).map_err(CoreError::sys("signalfd"))?;
         // The pool's slots, then the reserve in which replacements of recycled workers start
-        // while those finish (whole units).
+        // while those finish (whole units; within the channel's mailbox limit, so a pool
+        // configured at that limit keeps working, without the overlap).
         let unit = mpm.capabilities().unit;
-        let slots =
-            cfg.max_processes as usize + (cfg.recycle_overlap as usize).div_ceil(unit) * unit;
+        let reserve = (cfg.recycle_overlap as usize).div_ceil(unit) * unit;
+        let max = cfg.max_processes as usize;
+        let slots = (max + reserve).min(max.max(zeus_ipc::MAX_WORKERS as usize));
         let (hub, inboxes) = channel::create(
             &spec.service_name,
             &spec.instance,
