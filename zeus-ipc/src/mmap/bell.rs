@@ -13,6 +13,7 @@ use super::layout::RingHeader;
 use super::{wake, MmapChannel, Segment};
 use crate::channel::Mailbox;
 use crate::ready::{Readiness, Wait};
+use crate::sys;
 
 /// An eventfd (non-blocking, close-on-exec; inherited across `fork`) and whether this
 /// process's hub endpoint announced itself.
@@ -61,10 +62,10 @@ impl Readiness for MmapChannel {
         fence(Ordering::SeqCst);
         // Reserved positions count, published or not: a sender that reserved before our
         // announcement may not see it (see the module docs of `crate::ready`).
-        if h.tail.load(Ordering::SeqCst) != h.head.load(Ordering::SeqCst) {
+        if h.tail.load(Ordering::SeqCst) != h.next.load(Ordering::SeqCst) {
             h.receivers_parked.fetch_sub(1, Ordering::SeqCst);
             // A dead sender's reservation would otherwise say "ready" for ever.
-            ring.reclaim_stalled();
+            ring.reclaim_stalled(sys::current_pid());
             return Wait::Ready;
         }
         bell.armed.store(true, Ordering::Relaxed);
