@@ -8,8 +8,9 @@
 //!   message) and cuts frames from it; threads sharing the receiving handle take turns on it.
 //! - All descriptors are non-blocking; waits are `poll` slices ([`crate::LIVENESS_PERIOD`]).
 //!   A pipe has no receive timeout, so a wait costs a `poll` besides the `read`; a receiver
-//!   whose last `read` found the pipe empty polls first instead of trying a `read` that
-//!   would most likely fail again (two system calls per waited message, not three).
+//!   whose last `read` drained the pipe (found it empty, or left room in the buffer) polls
+//!   first instead of trying a `read` that would most likely fail (two system calls per
+//!   waited message, not three).
 //! - A frame is written with one `writev` of its header and the message (no copy).
 //! - Peer death: a worker's FIFO has the hub as its only writer, so the hub's death is EOF
 //!   (or, if a forked sibling inherited the hub's descriptor, the pid check). A send into a
@@ -375,13 +376,17 @@ impl Channel for FifoChannel {
                 }
             }
             if !std::mem::take(&mut poll_first) {
-                match read(&self.reader.fd, frames.spare()) {
+                let spare = frames.spare();
+                let room = spare.len();
+                match read(&self.reader.fd, spare) {
                     // Every writer closed: the hub is gone (workers' FIFOs) or the channel
                     // closed.
                     Ok(0) => return Err(RecvError::Disconnected(mailbox)),
                     Ok(n) => {
                         frames.end += n;
-                        frames.idle = false;
+                        // A read that left room drained the pipe: the next wait starts
+                        // with `poll`, not with a `read` bound to fail.
+                        frames.idle = n < room;
                         continue;
                     }
                     Err(Errno::EAGAIN) => frames.idle = true,
