@@ -12,8 +12,8 @@
 //!
 //! Within one epoll batch the worker first reads and answers every ready connection, then
 //! writes the replies (a connection whose read drained its socket; others write at once). On
-//! the shared 2-vCPU machine this cut the saturated p99 under `mc-load` from about 2.6 ms to
-//! about 1.5 ms (A/B in the same runs, `benches/README.md`), at the cost of a higher p50.
+//! the shared 2-vCPU machine this cut the saturated p99 under `mc-load` from 1.6-2.7 ms to
+//! 1.2-1.8 ms (medians of four A/B runs, `benches/README.md`), at the cost of a higher p50.
 //! `max_connections` and the statistics are counted in the shared store, over all workers.
 
 mod conn;
