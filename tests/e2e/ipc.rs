@@ -269,11 +269,17 @@ fn the_next_start_purges_the_channel_of_a_crashed_instance() {
     let name = format!("zeus.{}.echo-{sched}.", z.instance());
     let marker = Path::new("/dev/shm").join(format!("{name}sysv"));
     let keys = marker_keys(&marker);
+    let processes = z.processes("echo");
     // Manager and scheduler die at once: nobody is left to clean up.
     z.signal(Signal::SIGSTOP);
     let sched_pid = nix::unistd::Pid::from_raw(sched);
     nix::sys::signal::kill(sched_pid, Signal::SIGKILL).expect("kill -9 the scheduler");
     z.kill_manager();
+    // The workers die with their scheduler (PDEATHSIG), a moment later; until then they
+    // hold the listening socket.
+    wait_for("the crashed instance's workers to exit", SOON, || {
+        processes.iter().all(|p| !p.running()).then_some(())
+    });
     assert!(marker.exists(), "the crash left the marker");
     let live = sysv_keys("msg");
     assert!(keys[..2].iter().all(|k| live.contains(k)), "{keys:?}");

@@ -31,6 +31,11 @@ pub fn read(run: &RunDir) -> Result<InstanceStatus, CoreError> {
         let Ok(board) = Scoreboard::open(&path) else {
             continue;
         };
+        // A crashed instance's segment stays until the next start removes it, and its
+        // scheduler may linger as a zombie nobody reaps: only this manager's services count.
+        if board.manager_pid() != manager_pid {
+            continue;
+        }
         let snap = board.snapshot();
         if crate::sys::pid_alive(snap.scheduler_pid as i32) {
             services.push(snap);

@@ -124,10 +124,12 @@ impl RunDir {
                 });
             }
         };
-        self.purge();
+        // The pid first: `zeus status` meanwhile tells this manager from the dead one whose
+        // scoreboards `purge` is about to remove.
         lock.set_len(0).map_err(CoreError::path(&path))?;
         lock.rewind().map_err(CoreError::path(&path))?;
         writeln!(lock, "{}", std::process::id()).map_err(CoreError::path(&path))?;
+        self.purge();
         Ok(InstanceLock {
             _lock: lock,
             run: self.clone(),

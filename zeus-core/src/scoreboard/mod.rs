@@ -127,6 +127,11 @@ impl Scoreboard {
         self.words()[i].load(Ordering::Relaxed)
     }
 
+    /// Pid of the manager whose scheduler created the segment.
+    pub fn manager_pid(&self) -> i32 {
+        self.h(hdr::MANAGER_PID) as i32
+    }
+
     /// Number of worker slots.
     pub fn slot_count(&self) -> usize {
         self.h(hdr::SLOTS) as usize
