@@ -24,7 +24,10 @@
 //!   check, so no wake-up is missed; on weaker memory models one can be, and the caller's
 //!   timeout bounds the delay. Worker mailboxes, and a hub opened by name
 //!   ([`crate::MmapChannel::open`]), have no descriptor: [`Wait::Timer`].
-//! - `sysv`: message queues have no descriptor: [`Wait::Timer`], the caller polls.
+//! - `sysv`: message queues have no descriptor; the hub's mailbox has an eventfd and a shared
+//!   word counting sleeping hubs, both made with the channel (inherited across `fork`): `arm`
+//!   announces the sleeper, then counts the queue (`IPC_STAT`); a sender that queued a message
+//!   for the hub rings only while the word is non-zero. Worker mailboxes: [`Wait::Timer`].
 //!
 //! One thread of the receiving process arms a mailbox at a time.
 
@@ -33,7 +36,6 @@ use std::os::fd::BorrowedFd;
 use crate::any::AnyChannel;
 use crate::fifo::FifoChannel;
 use crate::socket::SocketChannel;
-use crate::sysv::SysvChannel;
 
 /// How to wait for a mailbox (see [`Readiness::arm`]).
 #[derive(Debug, Clone, Copy)]
@@ -72,12 +74,6 @@ impl Readiness for SocketChannel {
     }
 }
 
-impl Readiness for SysvChannel {
-    fn arm(&self) -> Wait<'_> {
-        Wait::Timer
-    }
-}
-
 impl Readiness for AnyChannel {
     fn arm(&self) -> Wait<'_> {
         match self {
@@ -101,7 +97,7 @@ impl Readiness for AnyChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Channel, ChannelOptions, IpcName, Mailbox, MmapChannel};
+    use crate::{Channel, ChannelOptions, IpcName, Mailbox, MmapChannel, SysvChannel};
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
     /// Whether `fd` becomes readable within `ms` (a bound, not a measurement).
@@ -166,12 +162,18 @@ mod tests {
     }
 
     #[test]
+    fn sysv_hub_has_a_doorbell() {
+        wakes_only_an_armed_hub::<SysvChannel>("v");
+    }
+
+    #[test]
     fn without_a_descriptor_the_caller_polls() {
         let pid = std::process::id();
         let opts = ChannelOptions::default();
         let name = IpcName::new(&format!("r{pid}v"), "ready").unwrap();
         let hub = SysvChannel::create(&name, &opts).unwrap();
-        assert!(matches!(hub.arm(), Wait::Timer));
+        let worker = hub.endpoint(Mailbox::new(1)).unwrap();
+        assert!(matches!(worker.arm(), Wait::Timer));
         let name = IpcName::new(&format!("r{pid}w"), "ready").unwrap();
         let hub = MmapChannel::create(&name, &opts).unwrap();
         let worker = hub.endpoint(Mailbox::new(1)).unwrap();

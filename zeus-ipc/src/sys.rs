@@ -293,14 +293,24 @@ pub(crate) fn msg_recv(id: i32, mtype: i64, out: &mut [u8], nowait: bool) -> Res
     })
 }
 
-/// The queue's byte limit (`msg_qbytes`), and sets it to `qbytes` when that is smaller.
-pub(crate) fn msg_limit_bytes(id: i32, qbytes: Option<u64>) -> Result<u64, Errno> {
+/// The queue's `IPC_STAT` record.
+fn msg_stat(id: i32) -> Result<libc::msqid_ds, Errno> {
     let mut ds = MaybeUninit::<libc::msqid_ds>::zeroed();
     // SAFETY: `ds` is writable storage of the right type; IPC_STAT fills it.
     ok_or_errno(unsafe { libc::msgctl(id, libc::IPC_STAT, ds.as_mut_ptr()) })?;
     // SAFETY: zero-initialised, then filled by a successful IPC_STAT; all fields are
     // integers, for which any bit pattern is valid.
-    let mut ds = unsafe { ds.assume_init() };
+    Ok(unsafe { ds.assume_init() })
+}
+
+/// How many messages wait in queue `id` (`msg_qnum`).
+pub(crate) fn msg_queued(id: i32) -> Result<u64, Errno> {
+    msg_stat(id).map(|ds| ds.msg_qnum)
+}
+
+/// The queue's byte limit (`msg_qbytes`), and sets it to `qbytes` when that is smaller.
+pub(crate) fn msg_limit_bytes(id: i32, qbytes: Option<u64>) -> Result<u64, Errno> {
+    let mut ds = msg_stat(id)?;
     match qbytes {
         Some(want) if want < ds.msg_qbytes => {
             ds.msg_qbytes = want;
@@ -316,11 +326,7 @@ pub(crate) fn msg_limit_bytes(id: i32, qbytes: Option<u64>) -> Result<u64, Errno
 /// Gives queue `id` to `uid`:`gid` (`IPC_SET`; its mode stays 0600, so that user may use
 /// it; the creator may still remove it).
 pub(crate) fn msg_set_owner(id: i32, uid: u32, gid: u32) -> Result<(), Errno> {
-    let mut ds = MaybeUninit::<libc::msqid_ds>::zeroed();
-    // SAFETY: `ds` is writable storage of the right type; IPC_STAT fills it.
-    ok_or_errno(unsafe { libc::msgctl(id, libc::IPC_STAT, ds.as_mut_ptr()) })?;
-    // SAFETY: zero-initialised, then filled by a successful IPC_STAT; integers only.
-    let mut ds = unsafe { ds.assume_init() };
+    let mut ds = msg_stat(id)?;
     (ds.msg_perm.uid, ds.msg_perm.gid) = (uid, gid);
     // SAFETY: a valid msqid_ds from IPC_STAT with the owner changed; IPC_SET only reads it.
     ok_or_errno(unsafe { libc::msgctl(id, libc::IPC_SET, &mut ds) }).map(drop)

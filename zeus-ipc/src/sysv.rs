@@ -169,6 +169,8 @@ struct Shared {
     workers: u32,
     max: usize,
     hub_pid: i32,
+    /// The hub's doorbell for [`crate::Readiness`]; `None` when it could not be made.
+    bell: Option<bell::Bell>,
 }
 
 impl Shared {
@@ -202,6 +204,7 @@ pub struct SysvChannel {
     _owner: Option<Owner>,
 }
 
+mod bell;
 mod create;
 
 impl SysvChannel {
@@ -281,6 +284,9 @@ impl Channel for SysvChannel {
                     // its maximum) means the receiver has plenty of wake-ups pending already.
                     let nowait = libc::IPC_NOWAIT as i16;
                     let _ = sys::sem_op(self.shared.semaphores, ready(to), 1, nowait, None);
+                    if let (true, Some(bell)) = (to.is_hub(), &self.shared.bell) {
+                        bell.ring();
+                    }
                     return Ok(());
                 }
                 Err(Errno::EAGAIN) => {}

@@ -18,8 +18,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, getpid, pipe, ForkResult, Pid};
 use zeus_ipc::{
-    AnyChannel, Channel, FifoChannel, Mailbox, MmapChannel, RecvError, SendError, SocketChannel,
-    SysvChannel,
+    AnyChannel, Channel, FifoChannel, Mailbox, MmapChannel, Readiness, RecvError, SendError,
+    SocketChannel, SysvChannel, Wait,
 };
 
 use common::{tagged, untag, Env, LONG};
@@ -225,7 +225,33 @@ fn grant_serves_a_worker_that_dropped_root<C: Channel>() {
     env.assert_clean();
 }
 
-fn cases<C: Channel>(adapter: &str, out: &mut Vec<(String, fn())>) {
+/// The hub arms its mailbox, then a child sends: the hub's descriptor becomes readable (the
+/// doorbells of `mmap` and `sysv` are made before the fork and inherited).
+fn a_child_wakes_the_armed_hub<C: Channel + Readiness>() {
+    let env = Env::new("bell");
+    let hub = C::create(&env.name, &env.opts(1)).unwrap();
+    let end = hub.endpoint(Mailbox::new(1)).unwrap();
+    let Wait::Fd(fd) = hub.arm() else {
+        panic!("an empty hub mailbox gives a descriptor to sleep on");
+    };
+    let child = spawn(|| {
+        end.send(Mailbox::HUB, &tagged(1, 0, 16), LONG).unwrap();
+        0
+    });
+    let mut fds = [nix::poll::PollFd::new(fd, PollFlags::POLLIN)];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+    assert_eq!(
+        ready, 1,
+        "the child's message did not wake the hub within 5 s"
+    );
+    hub.disarm();
+    let mut buf = [0u8; 64];
+    let len = hub.try_recv(&mut buf).unwrap();
+    assert_eq!(untag(&buf[..len]), (1, 0));
+    assert_eq!(exit_code(child), 0);
+}
+
+fn cases<C: Channel + Readiness>(adapter: &str, out: &mut Vec<(String, fn())>) {
     out.push((
         format!("fork::{adapter}::grant_serves_a_worker_that_dropped_root"),
         grant_serves_a_worker_that_dropped_root::<C>,
@@ -241,6 +267,10 @@ fn cases<C: Channel>(adapter: &str, out: &mut Vec<(String, fn())>) {
     out.push((
         format!("fork::{adapter}::worker_death_is_seen"),
         worker_death_is_seen::<C>,
+    ));
+    out.push((
+        format!("fork::{adapter}::a_child_wakes_the_armed_hub"),
+        a_child_wakes_the_armed_hub::<C>,
     ));
 }
 

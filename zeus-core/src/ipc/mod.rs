@@ -156,7 +156,7 @@ impl Hub {
     }
 
     /// Prepares to sleep until mail may wait ([`Readiness::arm`]): a descriptor to poll,
-    /// `Ready` (drain first), or `Timer` (no descriptor: sysv, or a closed channel).
+    /// `Ready` (drain first), or `Timer` (no descriptor: no doorbell, or a closed channel).
     pub fn arm(&self) -> Wait<'_> {
         match self.chan.as_ref().map(Readiness::arm) {
             Some(Wait::Ready) if self.drained_empty => {

@@ -21,7 +21,8 @@ use crate::error::CoreError;
 use crate::ipc::{channel_name, Hub, Inboxes, ToHub, ToWorker};
 use crate::sys::creds;
 
-/// Longest the scheduler sleeps without looking at a mailbox that has no descriptor (sysv).
+/// Longest the scheduler sleeps without looking at a mailbox that has no descriptor (a sysv
+/// or mmap hub whose doorbell could not be made, or a closed channel).
 pub(super) const POLL: Duration = Duration::from_millis(20);
 
 /// Creates the channel named after the instance, the service and this scheduler's pid, with

@@ -350,7 +350,7 @@ impl Scheduler {
     /// with no idle worker) a waiting connection; returns whether a connection is waiting,
     /// and whether only the mailbox is due (nothing else happened, no timer is due). The
     /// mailbox is one more descriptor in the same `poll` where the adapter has one
-    /// (`zeus_ipc::Readiness`); otherwise (sysv) the sleep is capped at `channel::POLL`.
+    /// (`zeus_ipc::Readiness`); otherwise the sleep is capped at `channel::POLL`.
     fn wait(&self, signals: &Signals, phase: &Phase) -> (bool, bool) {
         let watch_listeners =
             matches!(phase, Phase::Running) && !self.cfg.enable_process_cache && {

@@ -118,6 +118,7 @@ pub(super) fn create(name: &IpcName, opts: &ChannelOptions) -> Result<SysvChanne
         workers: opts.workers,
         max,
         hub_pid: sys::current_pid(),
+        bell: super::bell::Bell::new(),
     });
     Ok(SysvChannel::bound(Mailbox::HUB, shared, Some(owner)))
 }
