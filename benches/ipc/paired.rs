@@ -3,7 +3,10 @@
 //! both sides of every ratio are measured within milliseconds of each other. (On this VM the
 //! absolute figures drift by 2-4x between criterion's benches, which run seconds apart.)
 //! Printed as `paired <adapter>/<placement> ÷ <raw>: median ratio …` lines, at the end of a
-//! full run or alone with `cargo bench -p zeus-benches --bench ipc -- paired`.
+//! full run or alone with `cargo bench -p zeus-benches --bench ipc -- paired`. The 64 KiB
+//! throughput gate is paired the same way: blocks of the one-way mmap stream alternate with
+//! blocks of the streaming memcpy ceiling (`paired one_way_64KiB/mmap ÷ …` line; alone:
+//! `-- paired_64KiB`).
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +15,7 @@ use nix::sys::wait::waitpid;
 use zeus_ipc::{Channel, ChannelOptions, IpcAdapter, IpcName, Mailbox};
 
 use crate::raw::{rings, Ring, Wait, PAYLOAD_WORDS};
-use crate::{cpus, fork_on, LONG, PING, QUIT, SMALL, WORKER};
+use crate::{cpus, fork_on, Peer, LARGE, LONG, PING, QUIT, SINK, SMALL, STREAM_BYTES, WORKER};
 
 const SWITCH: u8 = b'W';
 /// A raw-ring payload that means "back to the adapter" / "exit".
@@ -33,6 +36,10 @@ pub fn paired(_c: &mut Criterion) {
     }
     let other = usize::from(cpus() > 1);
     let awake = ChannelOptions::default().spin;
+    // `-- paired_64KiB`: the throughput pairing alone.
+    if filters.iter().any(|f| f.contains("paired_64KiB")) {
+        return bulk(other, awake);
+    }
     for (label, placement, cpu, spin, wait, raw, per_block) in [
         (
             "mmap",
@@ -89,6 +96,54 @@ pub fn paired(_c: &mut Criterion) {
             b[mid] * 1e6,
         );
     }
+    bulk(other, awake);
+}
+
+/// Messages (and copies) per block of the 64 KiB pairing: ≈ 8 ms each here.
+const BULK_PER_BLOCK: u64 = 1000;
+
+/// 64 KiB one-way over mmap (a worker on `cpu`) against the streaming memcpy, in alternating
+/// blocks; prints the median ratio of their throughputs.
+fn bulk(cpu: usize, spin: Duration) {
+    let Some(peer) = Peer::start(IpcAdapter::Mmap, LARGE, cpu, spin) else {
+        return;
+    };
+    let mut msg = vec![0xa5u8; LARGE];
+    msg[0] = SINK;
+    let big = vec![0x5au8; STREAM_BYTES];
+    let mut dst = vec![0u8; LARGE];
+    let mut at = 0;
+    let mut out = Vec::with_capacity(BLOCKS);
+    for _ in 0..BLOCKS {
+        let start = Instant::now();
+        peer.stream(&msg, BULK_PER_BLOCK);
+        let channel = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for _ in 0..BULK_PER_BLOCK {
+            dst.copy_from_slice(std::hint::black_box(&big[at..at + LARGE]));
+            std::hint::black_box(&mut dst);
+            at = (at + LARGE) % STREAM_BYTES;
+        }
+        let memcpy = start.elapsed().as_secs_f64();
+        // Throughput ratio = time ratio inverted.
+        out.push((memcpy / channel, channel, memcpy));
+    }
+    let median = |f: fn(&(f64, f64, f64)) -> f64| {
+        let mut v: Vec<f64> = out.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 4], v[v.len() / 2], v[3 * v.len() / 4])
+    };
+    let gib = |secs: f64| (LARGE as u64 * BULK_PER_BLOCK) as f64 / secs / f64::from(1u32 << 30);
+    let (q1, ratio, q3) = median(|r| r.0);
+    println!(
+        "paired one_way_64KiB/mmap ÷ ceiling/memcpy_64KiB/streaming: median throughput ratio \
+         {:.0}% (quartiles {:.0}-{:.0}%); medians {:.2} GiB/s ÷ {:.2} GiB/s",
+        ratio * 100.0,
+        q1 * 100.0,
+        q3 * 100.0,
+        gib(median(|r| r.1).1),
+        gib(median(|r| r.2).1),
+    );
 }
 
 /// `BLOCKS` pairs of (adapter, raw) seconds per round trip.

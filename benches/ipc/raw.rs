@@ -1,7 +1,8 @@
 //! The bare mechanisms, ping-ponged with the least code that is still correct, to see what
 //! each adapter adds: pipe, `socketpair`, SysV message queue (plain blocking calls), a spin
 //! ring (busy-polled slots in a shared mapping, 64-byte messages like the adapters', and the
-//! 8-byte two-counter floor) and a futex ring (the same slots, the waiter parks at once).
+//! 8-byte two-counter floor) and a futex ring (the same slots, the waiter parks at once); and
+//! the pipe again with `poll` before each non-blocking `read`, the wait a timeout needs.
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -11,6 +12,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::pipe;
@@ -25,7 +27,10 @@ type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 pub fn baseline(c: &mut Criterion, label: &str, placement: &str, cpu: usize) {
     let mut g = c.benchmark_group("raw");
     match label {
-        "fifo" => pipes(&mut g, placement, cpu),
+        "fifo" => {
+            pipes(&mut g, placement, cpu);
+            polled_pipes(&mut g, placement, cpu);
+        }
         "socket" => socketpair(&mut g, placement, cpu),
         "sysv" => sysv(&mut g, placement, cpu),
         "mmap_sleeping" => ring(&mut g, placement, cpu, Wait::Futex),
@@ -54,6 +59,59 @@ fn pipes(g: &mut Group<'_>, placement: &str, cpu: usize) {
         b.iter(|| {
             down_w.write_all(&buf).expect("write");
             up_r.read_exact(&mut buf).expect("read");
+        })
+    });
+    let _ = down_w.write_all(&[QUIT; SMALL]);
+    let _ = waitpid(pid, None);
+}
+
+/// Waits for `fd` to be readable (`poll`, 100 ms at most, like a liveness slice), then reads
+/// exactly `buf.len()` bytes from the non-blocking pipe.
+fn poll_read(fd: &File, buf: &mut [u8]) -> bool {
+    use std::os::fd::AsFd;
+    let mut got = 0;
+    while got < buf.len() {
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u8)).is_err() {
+            return false;
+        }
+        match (&*fd).read(&mut buf[got..]) {
+            Ok(0) => return false,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The pipe ping-pong with the wait the fifo adapter must make to honour a timeout: `poll`,
+/// then a non-blocking `read` (a pipe has no receive timeout).
+fn polled_pipes(g: &mut Group<'_>, placement: &str, cpu: usize) {
+    let file = |(r, w): (OwnedFd, OwnedFd)| (File::from(r), File::from(w));
+    let nonblocking = |f: &File| {
+        nix::fcntl::fcntl(
+            f,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .expect("O_NONBLOCK");
+    };
+    let (up_r, up_w) = file(pipe().expect("pipe"));
+    let (down_r, mut down_w) = file(pipe().expect("pipe"));
+    nonblocking(&up_r);
+    nonblocking(&down_r);
+    let pid = fork_on(cpu, move || {
+        let (down_r, mut up_w) = (down_r, up_w);
+        let mut buf = [0u8; SMALL];
+        while poll_read(&down_r, &mut buf) && buf[0] != QUIT {
+            up_w.write_all(&buf).expect("write");
+        }
+    });
+    let mut buf = [PING; SMALL];
+    g.bench_function(BenchmarkId::new("pipe_poll_64B", placement), |b| {
+        b.iter(|| {
+            down_w.write_all(&buf).expect("write");
+            assert!(poll_read(&up_r, &mut buf), "read");
         })
     });
     let _ = down_w.write_all(&[QUIT; SMALL]);

@@ -225,6 +225,56 @@ impl SharedMap {
     }
 }
 
+/// Copies `src` into the bytes of `words`, from the first, with `memcpy` (wide loads and
+/// stores, or `rep movsb`) instead of one atomic store per word.
+///
+/// # Safety
+///
+/// No other thread or process may read or write those bytes until the caller publishes them
+/// with a release store: a plain copy racing another access would be a data race. The mmap
+/// ring guarantees it: a producer owns a slot from its reservation to its publication.
+///
+/// # Panics
+///
+/// If `src` is longer than `words`.
+pub(crate) unsafe fn copy_to_shared(words: &[AtomicU64], src: &[u8]) {
+    assert!(
+        src.len() <= words.len() * 8,
+        "copy_to_shared: {} bytes",
+        src.len()
+    );
+    let dst = words.as_ptr().cast::<u8>().cast_mut();
+    // SAFETY: `dst..dst+src.len()` lies inside `words` (asserted), which are `UnsafeCell`s
+    // (so writing through a pointer from a shared borrow is allowed) in a mapping that `words`
+    // keeps alive; `src` is a separate local buffer (no overlap); the caller rules out
+    // concurrent access.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+}
+
+/// Copies the first bytes of `words` into `dst` with `memcpy`: the reading side of
+/// [`copy_to_shared`].
+///
+/// # Safety
+///
+/// No other thread or process may write those bytes during the copy: the caller acquired
+/// their publication and hands them back (release) only afterwards. The mmap ring guarantees
+/// it: a consumer owns a published slot until it moves `head` past it.
+///
+/// # Panics
+///
+/// If `dst` is longer than `words`.
+pub(crate) unsafe fn copy_from_shared(words: &[AtomicU64], dst: &mut [u8]) {
+    assert!(
+        dst.len() <= words.len() * 8,
+        "copy_from_shared: {} bytes",
+        dst.len()
+    );
+    let src = words.as_ptr().cast::<u8>();
+    // SAFETY: `src..src+dst.len()` lies inside `words` (asserted), live as long as `words`;
+    // `dst` is an exclusive local buffer (no overlap); the caller rules out concurrent writes.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
+}
+
 // ---------------------------------------------------------------------------------------------
 // System V message queues
 
