@@ -11,6 +11,11 @@ Servers: memcached `-t 2 -m MEM_MB -c 4096`; zeus `memcache` with 2 workers unde
 (`process`: 2 processes, `thread`: 2 threads, `hybrid`: 1 process of 2 threads), the same
 memory limit, all started once and loaded one at a time.
 
+Server CPU per request: the CPU time of the server's whole process tree (manager and
+scheduler included for zeus) over each saturated mc-load run, divided by its requests; the
+other load on a shared machine moves it far less than the ops/s. `--baseline BIN` loads a
+second zeus binary (rows `base/MPM`) in the same alternating rounds, for an A/B of two builds.
+
 Memory: fresh memcached and zeus (process MPM) instances, `--items` sets of a 10-byte key and
 a 100-byte value; bytes per item = growth of the proportional set size (PSS: the shared store
 is counted once over zeus's processes) divided by the items, and the servers' own `stats
@@ -18,6 +23,7 @@ bytes` per item.
 
 Usage (a benchmark, not a test; run as root to let apt-get install what is missing):
     python3 benches/load/memcache.py [--seconds 10] [--rounds 3] [--mpms process,thread,hybrid]
+                                     [--zeus BIN] [--baseline BIN] [--items 0] [--no-build]
 Loopback only; every wait is bounded; every server is stopped and the temp dir removed.
 """
 import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
@@ -38,6 +44,18 @@ def tree(pid):
         except OSError:
             pass
     return out
+
+
+def cpu_ticks(pid):
+    """User + system clock ticks of a process and its descendants (all their threads)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def pss_kib(pid):
@@ -94,7 +112,7 @@ class Servers:
         self.procs.append(p); wait_port(port, p, "memcached")
         return port, p
 
-    def zeus(self, mpm):
+    def zeus(self, mpm, binary=None):
         port = free_port()
         d = os.path.join(self.dir, f"{mpm}-{port}"); os.makedirs(d)
         threads = "threads_per_process = 2\n" if mpm == "hybrid" else ""
@@ -118,7 +136,7 @@ memory_limit = {self.args.mem_mb << 20}
 max_connections = 4096
 """
         open(os.path.join(d, "zeus.toml"), "w").write(cfg)
-        p = subprocess.Popen([os.path.join(TARGET, "release", "zeus"), "start", "--config", os.path.join(d, "zeus.toml")],
+        p = subprocess.Popen([binary or os.path.join(TARGET, "release", "zeus"), "start", "--config", os.path.join(d, "zeus.toml")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(p); wait_port(port, p, f"zeus/{mpm}")
         return port, p
@@ -145,13 +163,20 @@ def memaslap(port, a):
     return float(m.group(1)) if m else float("nan")
 
 
-def mc_load(port, a, rate=0):
+def mc_load(port, a, rate=0, pid=None):
+    """mc-load's JSON; with `pid`, also `cpu_us`: the server's CPU time (its whole process
+    tree) per request over the run, a figure the other load on a shared machine moves far
+    less than the ops/s."""
+    before = cpu_ticks(pid) if pid else 0
     out = subprocess.run([os.path.join(TARGET, "release", "mc-load"), "--port", str(port), "--threads", str(a.threads),
                           "--conns", str(a.conns), "--seconds", str(a.seconds), "--rate", str(rate)],
                          capture_output=True, text=True, timeout=a.seconds + 60)
     if out.returncode != 0:
         sys.exit(f"mc-load failed: {out.stderr}")
-    return json.loads(out.stdout)
+    j = json.loads(out.stdout)
+    if pid:
+        j["cpu_us"] = (cpu_ticks(pid) - before) * 1e6 / os.sysconf("SC_CLK_TCK") / max(j["ops"], 1)
+    return j
 
 
 def memory(a, servers):
@@ -181,6 +206,8 @@ def main():
     ap.add_argument("--mpms", default="process,thread,hybrid")
     ap.add_argument("--rate", type=int, default=30000, help="mc-load's paced run (ops/s; 0: none)")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--zeus", default=os.path.join(TARGET, "release", "zeus"), help="the zeus binary to load")
+    ap.add_argument("--baseline", help="a second zeus binary (say, main's), loaded in the same rounds as base/MPM")
     a = ap.parse_args()
     need("memcached", "memcached"); need("memcaslap", "libmemcached-tools")
     if not a.no_build:
@@ -188,33 +215,38 @@ def main():
     mpms = [m for m in a.mpms.split(",") if m]
     servers = Servers(a)
     try:
-        targets = [("memcached",) + servers.memcached()] + [(f"zeus/{m}",) + servers.zeus(m) for m in mpms]
-        res = {name: {"tps": [], "ops": [], "p50": [], "p99": [], "rp99": []} for name, _, _ in targets}
+        targets = [("memcached",) + servers.memcached()] + [(f"zeus/{m}",) + servers.zeus(m, a.zeus) for m in mpms]
+        if a.baseline:
+            targets += [(f"base/{m}",) + servers.zeus(m, a.baseline) for m in mpms]
+        res = {name: {"tps": [], "ops": [], "p50": [], "p99": [], "rp99": [], "cpu": []} for name, _, _ in targets}
         print(f"{'round':<6}{'server':<14}{'memaslap ops/s':>15}{'mc-load ops/s':>15}{'p50 us':>9}{'p99 us':>9}"
-              f"{f'p99 us @{a.rate}/s':>18}", flush=True)
+              f"{f'p99 us @{a.rate}/s':>18}{'cpu us/req':>11}", flush=True)
         for r in range(1, a.rounds + 1):
             # Rotate the order every round, so no server always follows the same one.
             order = targets[(r - 1) % len(targets):] + targets[:(r - 1) % len(targets)]
             tps = {name: memaslap(port, a) for name, port, _ in order}
-            ops = {name: mc_load(port, a) for name, port, _ in order}
+            ops = {name: mc_load(port, a, pid=p.pid) for name, port, p in order}
             paced = {name: mc_load(port, a, a.rate)["p99_us"] if a.rate else 0 for name, port, _ in order}
             for name, _, _ in targets:
                 j, rr = ops[name], res[name]
                 rr["tps"].append(tps[name]); rr["ops"].append(j["ops_per_s"])
                 rr["p50"].append(j["p50_us"]); rr["p99"].append(j["p99_us"]); rr["rp99"].append(paced[name])
+                rr["cpu"].append(j["cpu_us"])
                 print(f"{r:<6}{name:<14}{tps[name]:>15.0f}{j['ops_per_s']:>15.0f}{j['p50_us']:>9}{j['p99_us']:>9}"
-                      f"{paced[name]:>18}", flush=True)
+                      f"{paced[name]:>18}{j['cpu_us']:>11.2f}", flush=True)
         mc = res["memcached"]
         print(f"\nover {a.rounds} alternating rounds of {a.seconds} s ({a.conns} connections, {a.threads} client threads,"
               f" load average {os.getloadavg()[0]:.1f}); ratios of summed ops/s, p99 = median of the rounds' p99"
-              f" (saturated: closed loop; paced: {a.rate} ops/s)")
-        print("| server | memaslap ops/s | ratio | mc-load ops/s | ratio | p99 saturated | p99 paced |")
-        print("|---|---|---|---|---|---|---|")
+              f" (saturated: closed loop; paced: {a.rate} ops/s); server CPU = median over the rounds of the"
+              f" server's CPU time (all its processes and threads) per mc-load request, saturated")
+        print("| server | memaslap ops/s | ratio | mc-load ops/s | ratio | p99 saturated | p99 paced | server CPU per request |")
+        print("|---|---|---|---|---|---|---|---|")
         for name, _, _ in targets:
             z = res[name]
             print(f"| {name} | {statistics.mean(z['tps']):.0f} | {sum(z['tps']) / sum(mc['tps']):.2f}x"
                   f" | {statistics.mean(z['ops']):.0f} | {sum(z['ops']) / sum(mc['ops']):.2f}x"
-                  f" | {statistics.median(z['p99']) / 1000:.2f} ms | {statistics.median(z['rp99']) / 1000:.2f} ms |")
+                  f" | {statistics.median(z['p99']) / 1000:.2f} ms | {statistics.median(z['rp99']) / 1000:.2f} ms"
+                  f" | {statistics.median(z['cpu']):.2f} µs |")
         for _, _, p in targets:
             servers.stop(p)
         if a.items > 0:
