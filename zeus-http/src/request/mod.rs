@@ -129,7 +129,7 @@ impl Request {
 
     /// Empties the request for `parse_head_reusing`, keeping the capacity of its strings but
     /// not of a large body (an idle connection must not hold a big upload's buffer).
-    pub fn recycle(&mut self) {
+    pub(crate) fn recycle(&mut self) {
         const KEEP_BODY: usize = 16 * 1024;
         if self.body.capacity() > KEEP_BODY {
             self.body = Vec::new();
@@ -176,7 +176,7 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, lim: &Limits) -> Result<Option<H
 /// keep-alive connection parses its requests without allocating (5 allocations per request
 /// with one header field otherwise: method, path, the field list, name and value).
 /// `spare` is left alone while the head is incomplete.
-pub fn parse_head_reusing(
+pub(crate) fn parse_head_reusing(
     buf: &[u8],
     peer: SocketAddr,
     lim: &Limits,
