@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::body::decode_chunked;
 use crate::error::HttpError;
 use crate::output::Output;
-use crate::request::{parse_head, Framing, Head, Limits, Request};
+use crate::request::{parse_head_reusing, Framing, Head, Limits, Request};
 use crate::response::Response;
 use crate::settings::Timeouts;
 
@@ -76,6 +76,8 @@ pub struct Conn {
     inbuf: Vec<u8>,
     out: Output,
     pending: Option<Head>,
+    /// The last answered request, whose strings the next head is parsed into.
+    spare: Option<Request>,
     sent_continue: bool,
     close_after: bool,
     /// A protocol error was answered: unread request bytes may remain (see `linger`).
@@ -100,6 +102,7 @@ impl Conn {
             inbuf: Vec::new(),
             out: Output::default(),
             pending: None,
+            spare: None,
             sent_continue: false,
             close_after: false,
             refused: false,
@@ -245,7 +248,7 @@ impl Conn {
                         );
                         return;
                     }
-                    match parse_head(&self.inbuf, self.peer, lim) {
+                    match parse_head_reusing(&self.inbuf, self.peer, lim, &mut self.spare) {
                         Ok(Some(h)) => {
                             self.inbuf.drain(..h.len);
                             self.sent_continue = false;
@@ -272,6 +275,8 @@ impl Conn {
             let keep = head.keep_alive && may_keep && !draining;
             self.queue(resp, req.method == "HEAD", keep, req.minor_version == 0);
             self.enter(Phase::Writing, t);
+            req.recycle();
+            self.spare = Some(req);
         }
     }
 

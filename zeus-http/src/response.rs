@@ -2,6 +2,7 @@
 //! `Date`, `Server`, `Content-Length`, `Connection`). Bodies are bytes in memory or a region of
 //! an open file, which the connection sends with `sendfile(2)`.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::sync::Arc;
@@ -114,8 +115,9 @@ pub struct Response {
     /// Status code.
     pub status: u16,
     /// Header fields, in order (`Date`, `Server`, `Content-Length` and `Connection` are added
-    /// by the connection and must not be set here).
-    pub headers: Vec<(String, String)>,
+    /// by the connection and must not be set here). Names and values written in the source
+    /// (`"Content-Type"`, `"application/json"`) are borrowed, not copied to the heap.
+    pub headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     /// The body (dropped for HEAD, but still counted in `Content-Length`).
     pub body: Body,
 }
@@ -146,9 +148,13 @@ impl Response {
             .body(Body::Bytes(bytes))
     }
 
-    /// Adds a header field.
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_string(), value.into()));
+    /// Adds a header field: a `&'static str` or a `String` for either part.
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
