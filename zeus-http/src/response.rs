@@ -203,23 +203,29 @@ impl Response {
 }
 
 /// Appends the IMF-fixdate of now, formatted at most once a second per thread (the
-/// cached bytes are copied, not cloned into a new `String`).
+/// cached bytes are copied, not cloned into a new `String`). The second comes from the
+/// coarse clock (the last kernel tick, a few ms behind, no TSC read): a whole-second field
+/// needs no more, and this runs once per response.
 fn push_date(out: &mut Vec<u8>) {
+    use nix::time::{clock_gettime, ClockId};
     use std::cell::RefCell;
     thread_local! {
         static CACHE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
     }
-    let now = SystemTime::now();
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
+        Ok(t) => u64::try_from(t.tv_sec()).unwrap_or(0),
+        Err(_) => SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != secs || c.1.is_empty() {
             c.0 = secs;
             c.1.clear();
-            let _ = write!(c.1, "{}", httpdate::HttpDate::from(now));
+            let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let _ = write!(c.1, "{}", httpdate::HttpDate::from(at));
         }
         out.extend_from_slice(c.1.as_bytes());
     })
