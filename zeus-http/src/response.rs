@@ -139,13 +139,22 @@ impl Response {
             .body(Body::Bytes(text.into().into_bytes()))
     }
 
-    /// An `application/json` response.
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        let mut bytes = serde_json::to_vec(value).expect("invariant: a Value always serialises");
-        bytes.push(b'\n');
-        Self::new(status)
-            .header("Content-Type", "application/json")
-            .body(Body::Bytes(bytes))
+    /// An `application/json` response: a `serde_json::Value` (`json!`), or any `Serialize`
+    /// type, written straight to the body (no `Value` tree built first). A value that fails
+    /// to serialise (a map with non-string keys) gives a 500.
+    pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(mut bytes) => {
+                bytes.push(b'\n');
+                Self::new(status)
+                    .header("Content-Type", "application/json")
+                    .body(Body::Bytes(bytes))
+            }
+            Err(e) => {
+                tracing::error!("response body did not serialise: {e}");
+                Self::text(500, "internal server error\n")
+            }
+        }
     }
 
     /// Adds a header field: a `&'static str` or a `String` for either part.
@@ -278,6 +287,23 @@ pub fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_takes_any_serialize_and_refuses_what_cannot_be_json() {
+        #[derive(serde::Serialize)]
+        struct Hello<'a> {
+            hello: &'a str,
+        }
+        let r = Response::json(201, &Hello { hello: "a\"b" });
+        assert_eq!(r.status, 201);
+        match &r.body {
+            Body::Bytes(b) => assert_eq!(b.as_slice(), b"{\"hello\":\"a\\\"b\"}\n"),
+            other => panic!("unexpected body {other:?}"),
+        }
+        // JSON object keys must be strings: a map keyed by tuples cannot be written.
+        let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert_eq!(Response::json(200, &bad).status, 500);
+    }
 
     #[test]
     fn head_has_length_date_server_and_close() {
