@@ -92,8 +92,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A new connection; its first head must arrive within `header_timeout`.
-    pub fn new(stream: TcpStream, peer: SocketAddr, t: &Timeouts) -> io::Result<Self> {
+    /// A new connection; its first head must arrive within `header_timeout` of `now`.
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        t: &Timeouts,
+        now: Instant,
+    ) -> io::Result<Self> {
         // TCP_NODELAY comes from the listener (Linux copies it to accepted sockets).
         stream.set_nonblocking(true)?;
         Ok(Self {
@@ -109,7 +114,7 @@ impl Conn {
             eof: false,
             fresh: true,
             phase: Phase::Head,
-            deadline: Instant::now() + t.header,
+            deadline: now + t.header,
         })
     }
 
@@ -142,26 +147,28 @@ impl Conn {
     }
 
     /// Reads, handles every complete request, writes; `x` answers requests and hears of
-    /// refusals.
+    /// refusals. New deadlines count from `now`, the caller's clock read for its round of
+    /// events (as nginx's cached time): one read per round, not three per request.
     pub fn drive(
         &mut self,
         lim: &Limits,
         t: &Timeouts,
+        now: Instant,
         draining: bool,
         x: &mut dyn Exchange,
     ) -> Next {
         if !self.has_output() && !self.eof {
             match self.read_in(lim) {
                 Ok(progress) if progress && self.phase == Phase::Body => {
-                    self.deadline = Instant::now() + t.body;
+                    self.deadline = now + t.body;
                 }
                 Ok(_) => {}
                 Err(_) => return Next::Close,
             }
         }
         loop {
-            self.process(lim, t, draining, x);
-            match self.flush(t) {
+            self.process(lim, t, now, draining, x);
+            match self.flush(t, now) {
                 Ok(true) => {}
                 Ok(false) => return Next::Write,
                 Err(_) => return Next::Close,
@@ -180,7 +187,7 @@ impl Conn {
             }
         }
         if self.pending.is_none() && self.inbuf.is_empty() {
-            self.enter(self.at_rest(), t);
+            self.enter(self.at_rest(), t, now);
         }
         if self.eof || (draining && self.is_idle()) {
             return Next::Close;
@@ -232,7 +239,14 @@ impl Conn {
     }
 
     /// Turns buffered bytes into queued responses, in order, while output is small.
-    fn process(&mut self, lim: &Limits, t: &Timeouts, draining: bool, x: &mut dyn Exchange) {
+    fn process(
+        &mut self,
+        lim: &Limits,
+        t: &Timeouts,
+        now: Instant,
+        draining: bool,
+        x: &mut dyn Exchange,
+    ) {
         while !self.close_after && self.out.accepts_more() {
             let head = match self.pending.take() {
                 Some(h) => h,
@@ -245,6 +259,7 @@ impl Conn {
                                 self.at_rest()
                             },
                             t,
+                            now,
                         );
                         return;
                     }
@@ -256,7 +271,7 @@ impl Conn {
                             h
                         }
                         Ok(None) => {
-                            self.enter(Phase::Head, t);
+                            self.enter(Phase::Head, t, now);
                             return;
                         }
                         Err(e) => {
@@ -266,7 +281,7 @@ impl Conn {
                     }
                 }
             };
-            let Some((head, body)) = self.take_body(head, lim, t, x) else {
+            let Some((head, body)) = self.take_body(head, lim, t, now, x) else {
                 return;
             };
             let mut req = head.request;
@@ -274,7 +289,7 @@ impl Conn {
             let (resp, may_keep) = x.answer(&req);
             let keep = head.keep_alive && may_keep && !draining;
             self.queue(resp, req.method == "HEAD", keep, req.minor_version == 0);
-            self.enter(Phase::Writing, t);
+            self.enter(Phase::Writing, t, now);
             req.recycle();
             self.spare = Some(req);
         }
@@ -286,6 +301,7 @@ impl Conn {
         head: Head,
         lim: &Limits,
         t: &Timeouts,
+        now: Instant,
         x: &mut dyn Exchange,
     ) -> Option<(Head, Vec<u8>)> {
         let body = match head.framing {
@@ -315,7 +331,7 @@ impl Conn {
                     self.sent_continue = true;
                 }
                 self.pending = Some(head);
-                self.enter(Phase::Body, t);
+                self.enter(Phase::Body, t, now);
                 None
             }
         }
@@ -338,10 +354,10 @@ impl Conn {
         }
     }
 
-    fn enter(&mut self, phase: Phase, t: &Timeouts) {
+    fn enter(&mut self, phase: Phase, t: &Timeouts, now: Instant) {
         if self.phase != phase {
             self.phase = phase;
-            self.deadline = Instant::now()
+            self.deadline = now
                 + match phase {
                     Phase::Idle => t.keepalive,
                     Phase::Head => t.header,
@@ -352,10 +368,10 @@ impl Conn {
     }
 
     /// Writes queued output; `Ok(true)` when all of it is out.
-    fn flush(&mut self, t: &Timeouts) -> io::Result<bool> {
+    fn flush(&mut self, t: &Timeouts, now: Instant) -> io::Result<bool> {
         let f = self.out.flush(&self.stream)?;
         if f.progress {
-            self.deadline = Instant::now() + t.send;
+            self.deadline = now + t.send;
         }
         Ok(f.done)
     }

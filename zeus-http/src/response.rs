@@ -139,13 +139,22 @@ impl Response {
             .body(Body::Bytes(text.into().into_bytes()))
     }
 
-    /// An `application/json` response.
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        let mut bytes = serde_json::to_vec(value).expect("invariant: a Value always serialises");
-        bytes.push(b'\n');
-        Self::new(status)
-            .header("Content-Type", "application/json")
-            .body(Body::Bytes(bytes))
+    /// An `application/json` response: a `serde_json::Value` (`json!`), or any `Serialize`
+    /// type, written straight to the body (no `Value` tree built first). A value that fails
+    /// to serialise (a map with non-string keys) gives a 500.
+    pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(mut bytes) => {
+                bytes.push(b'\n');
+                Self::new(status)
+                    .header("Content-Type", "application/json")
+                    .body(Body::Bytes(bytes))
+            }
+            Err(e) => {
+                tracing::error!("response body did not serialise: {e}");
+                Self::text(500, "internal server error\n")
+            }
+        }
     }
 
     /// Adds a header field: a `&'static str` or a `String` for either part.
@@ -203,23 +212,29 @@ impl Response {
 }
 
 /// Appends the IMF-fixdate of now, formatted at most once a second per thread (the
-/// cached bytes are copied, not cloned into a new `String`).
+/// cached bytes are copied, not cloned into a new `String`). The second comes from the
+/// coarse clock (the last kernel tick, a few ms behind, no TSC read): a whole-second field
+/// needs no more, and this runs once per response.
 fn push_date(out: &mut Vec<u8>) {
+    use nix::time::{clock_gettime, ClockId};
     use std::cell::RefCell;
     thread_local! {
         static CACHE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
     }
-    let now = SystemTime::now();
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
+        Ok(t) => u64::try_from(t.tv_sec()).unwrap_or(0),
+        Err(_) => SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != secs || c.1.is_empty() {
             c.0 = secs;
             c.1.clear();
-            let _ = write!(c.1, "{}", httpdate::HttpDate::from(now));
+            let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let _ = write!(c.1, "{}", httpdate::HttpDate::from(at));
         }
         out.extend_from_slice(c.1.as_bytes());
     })
@@ -272,6 +287,23 @@ pub fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_takes_any_serialize_and_refuses_what_cannot_be_json() {
+        #[derive(serde::Serialize)]
+        struct Hello<'a> {
+            hello: &'a str,
+        }
+        let r = Response::json(201, &Hello { hello: "a\"b" });
+        assert_eq!(r.status, 201);
+        match &r.body {
+            Body::Bytes(b) => assert_eq!(b.as_slice(), b"{\"hello\":\"a\\\"b\"}\n"),
+            other => panic!("unexpected body {other:?}"),
+        }
+        // JSON object keys must be strings: a map keyed by tuples cannot be written.
+        let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert_eq!(Response::json(200, &bad).status, 500);
+    }
 
     #[test]
     fn head_has_length_date_server_and_close() {

@@ -106,6 +106,7 @@ impl Service for HttpService {
             draining: false,
             stop_fired: false,
             next_sweep: Instant::now() + Duration::from_secs(1),
+            now: Instant::now(),
             log,
             label: String::new(),
             keepers: true,
@@ -135,6 +136,9 @@ struct Loop<'s> {
     stop_fired: bool,
     /// The earliest connection deadline (or a second from the last sweep).
     next_sweep: Instant,
+    /// The clock read after the last `epoll_wait`: the connections handled in that round
+    /// count their new deadlines from it (a clock read per round, not several per request).
+    now: Instant,
     log: Option<Arc<dyn AccessLogger>>,
     /// The scoreboard label of the request being handled, reused (no allocation per request).
     label: String,
@@ -170,6 +174,7 @@ impl Loop<'_> {
                 .min(Duration::from_secs(1));
             let ms = u16::try_from(wait.as_millis()).unwrap_or(1000).max(1);
             let n = self.wait(&mut events, busy, EpollTimeout::from(ms))?;
+            self.now = Instant::now();
             busy = false;
             for ev in &events[..n] {
                 match ev.data() {
@@ -181,7 +186,7 @@ impl Loop<'_> {
                     }
                 }
             }
-            if Instant::now() >= self.next_sweep {
+            if self.now >= self.next_sweep {
                 self.sweep();
             }
         }
@@ -278,7 +283,7 @@ impl Loop<'_> {
             let accepted = l.accept();
             match accepted {
                 Ok((stream, peer)) => {
-                    let conn = match Conn::new(stream, peer, &self.svc.cfg.timeouts) {
+                    let conn = match Conn::new(stream, peer, &self.svc.cfg.timeouts, self.now) {
                         Ok(c) => c,
                         Err(_) => continue,
                     };
@@ -322,9 +327,13 @@ impl Loop<'_> {
             log: self.log.as_deref(),
             label: &mut self.label,
         };
-        let next = slot
-            .conn
-            .drive(&svc.cfg.limits, &svc.cfg.timeouts, self.draining, &mut x);
+        let next = slot.conn.drive(
+            &svc.cfg.limits,
+            &svc.cfg.timeouts,
+            self.now,
+            self.draining,
+            &mut x,
+        );
         if next == Next::Close {
             self.close(i);
             return Ok(());

@@ -13,7 +13,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zeus_http::conn::{Conn, Exchange, Next};
 use zeus_http::request::Limits;
@@ -141,7 +141,7 @@ fn per_request(x: &mut dyn Exchange, warm: u64, n: u64) -> f64 {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     let (stream, peer) = listener.accept().expect("accept");
-    let mut conn = Conn::new(stream, peer, &T).expect("conn");
+    let mut conn = Conn::new(stream, peer, &T, Instant::now()).expect("conn");
     let mut buf = Vec::new();
     let mut total = 0;
     for i in 0..warm + n {
@@ -157,7 +157,7 @@ fn per_request(x: &mut dyn Exchange, warm: u64, n: u64) -> f64 {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(ready, "request {i} never reached the server");
-        let (next, allocs) = counted(|| conn.drive(&LIM, &T, false, x));
+        let (next, allocs) = counted(|| conn.drive(&LIM, &T, Instant::now(), false, x));
         assert_eq!(
             next,
             Next::Read,

@@ -22,7 +22,7 @@ use slot::{
     hdr, pack_str, unpack_str, word, HEADER_WORDS, LAYOUT_VERSION, MAGIC, SAMPLES, SLOT_WORDS,
 };
 
-use crate::sys::{now_ms, SharedWords};
+use crate::sys::{now_ms, now_ms_coarse, SharedWords};
 
 /// What the header records about its service.
 #[derive(Debug, Clone, Default)]
@@ -228,7 +228,8 @@ impl Slot<'_> {
 
     /// Moves to `state`, stamping the change time.
     pub fn set_state(&self, state: WorkerState) {
-        self.w[word::CHANGED_MS].store(now_ms(), Ordering::Relaxed);
+        // Coarse (last tick): written twice per task, read as idle time in seconds.
+        self.w[word::CHANGED_MS].store(now_ms_coarse(), Ordering::Relaxed);
         self.w[word::STATE].store(state as u64, Ordering::Release);
     }
 
