@@ -299,9 +299,10 @@ impl Slot<'_> {
         self.get(word::STARTED_MS)
     }
 
-    /// Unix ms of the last state change.
+    /// Unix ms of the last state change. Stamped from the coarse clock (a few ms behind) while
+    /// the start is precise, so a change is never reported before the worker's start.
     pub fn changed_ms(&self) -> u64 {
-        self.get(word::CHANGED_MS)
+        self.get(word::CHANGED_MS).max(self.started_ms())
     }
 
     /// Publishes what the worker is doing (seqlock so readers never see a torn string).
