@@ -19,62 +19,59 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 /// Histogram range: 1 µs buckets up to this; slower requests land in the last bucket (and
 /// `max` keeps the true value).
 const HIST_US: usize = 1_000_000;
 
+/// Closed-loop (or paced) memcached text-protocol load on loopback.
+#[derive(Parser)]
+#[command(name = "mc-load")]
 struct Args {
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 11211)]
     port: u16,
-    threads: usize,
-    conns: usize,
+    /// Client threads; each drives its share of the connections.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    threads: u64,
+    /// Connections over all threads (at least one per thread).
+    #[arg(long, default_value_t = 64)]
+    conns: u64,
+    /// Length of the timed run (at most 600 s).
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     seconds: f64,
+    /// Bytes per value written by `set`.
+    #[arg(long, default_value_t = 100)]
     value: usize,
+    /// Keys, all written once before the timed run.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     keys: u64,
+    /// Fraction of requests that are `set`s (0 to 1).
+    #[arg(long, default_value_t = 0.1, value_parser = ratio)]
     set_ratio: f64,
     /// Requests per second over all connections (0: closed loop, as fast as replies come).
+    #[arg(long, default_value_t = 0.0)]
     rate: f64,
-    /// Print per-connection counts on stderr.
-    per_conn: bool,
+    /// 1: also print per-connection counts on stderr.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    per_conn: u8,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        port: 11211,
-        threads: 2,
-        conns: 64,
-        seconds: 10.0,
-        value: 100,
-        keys: 10_000,
-        set_ratio: 0.1,
-        rate: 0.0,
-        per_conn: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = || format!("bad value for {flag}: {v}");
-        match flag.as_str() {
-            "--port" => a.port = v.parse().map_err(|_| bad())?,
-            "--threads" => a.threads = v.parse().map_err(|_| bad())?,
-            "--conns" => a.conns = v.parse().map_err(|_| bad())?,
-            "--seconds" => a.seconds = v.parse().map_err(|_| bad())?,
-            "--value" => a.value = v.parse().map_err(|_| bad())?,
-            "--keys" => a.keys = v.parse().map_err(|_| bad())?,
-            "--set-ratio" => a.set_ratio = v.parse().map_err(|_| bad())?,
-            "--rate" => a.rate = v.parse().map_err(|_| bad())?,
-            "--per-conn" => a.per_conn = v == "1",
-            _ => return Err(format!("unknown flag {flag}")),
-        }
+fn seconds(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 600.0 => Ok(s),
+        _ => Err(format!("need 0 < seconds <= 600, got {v}")),
     }
-    if a.threads == 0 || a.conns < a.threads || a.keys == 0 {
-        return Err("need --threads >= 1, --conns >= --threads, --keys >= 1".into());
+}
+
+fn ratio(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("need a ratio from 0 to 1, got {v}")),
     }
-    if !(a.seconds > 0.0 && a.seconds <= 600.0 && (0.0..=1.0).contains(&a.set_ratio)) {
-        return Err("need 0 < --seconds <= 600 and 0 <= --set-ratio <= 1".into());
-    }
-    Ok(a)
 }
 
 /// xorshift64*: enough randomness for key choice, no dependency.
@@ -283,42 +280,45 @@ fn drive(
 }
 
 /// Writes every key once, pipelined on one connection.
-fn fill(reqs: &Requests, addr: SocketAddr) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+fn fill(reqs: &Requests, addr: SocketAddr) -> Result<(), String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+        .map_err(|e| e.to_string())?;
     for batch in reqs.set.chunks(500) {
-        s.write_all(&batch.concat()).expect("fill write");
         let mut got = vec![0u8; b"STORED\r\n".len() * batch.len()];
-        s.read_exact(&mut got).expect("fill reply");
-        assert!(
-            got.chunks(8).all(|r| r == b"STORED\r\n"),
-            "fill refused: {}",
-            String::from_utf8_lossy(&got)
-        );
+        s.write_all(&batch.concat())
+            .and_then(|()| s.read_exact(&mut got))
+            .map_err(|e| format!("filling the keys: {e}"))?;
+        if !got.chunks(8).all(|r| r == b"STORED\r\n") {
+            return Err(format!("fill refused: {}", String::from_utf8_lossy(&got)));
+        }
     }
+    Ok(())
 }
 
 fn main() {
-    let a = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("mc-load: {e}");
-            std::process::exit(2);
-        }
-    };
+    let a = Args::parse();
+    if a.conns < a.threads {
+        Args::command()
+            .error(ErrorKind::ValueValidation, "need --conns >= --threads")
+            .exit();
+    }
     let addr = SocketAddr::from(([127, 0, 0, 1], a.port));
     let reqs = std::sync::Arc::new(Requests::new(&a));
-    fill(&reqs, addr);
+    if let Err(e) = fill(&reqs, addr) {
+        eprintln!("mc-load: {e}");
+        std::process::exit(1);
+    }
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(a.seconds);
     let threads: Vec<_> = (0..a.threads)
         .map(|i| {
             let reqs = reqs.clone();
-            let share = a.conns / a.threads + usize::from(i < a.conns % a.threads);
-            let seed = 0x9e37_79b9 * (i as u64 + 1);
+            let share = (a.conns / a.threads + u64::from(i < a.conns % a.threads)) as usize;
+            let seed = 0x9e37_79b9 * (i + 1);
             let pace = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.threads as f64 / a.rate));
-            let per_conn = a.per_conn;
+            let per_conn = a.per_conn == 1;
             std::thread::spawn(move || drive(&reqs, addr, share, seed, until, pace, per_conn))
         })
         .collect();

@@ -9,39 +9,31 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+
+/// Closed-loop connect / line / close load against a line service on loopback.
+#[derive(Parser)]
+#[command(name = "zeus-load")]
 struct Args {
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 7777)]
     port: u16,
-    clients: usize,
+    /// Client threads, each with one connection at a time.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    clients: u64,
+    /// Length of the run (at most 600 s).
+    #[arg(long, default_value_t = 5.0, value_parser = seconds)]
     seconds: f64,
+    /// Stop a client after this many requests.
+    #[arg(long, default_value_t = 10_000_000)]
     max_requests: usize,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        port: 7777,
-        clients: 64,
-        seconds: 5.0,
-        max_requests: 10_000_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--port" => a.port = value.parse().map_err(|_| bad(&flag, &value))?,
-            "--clients" => a.clients = value.parse().map_err(|_| bad(&flag, &value))?,
-            "--seconds" => a.seconds = value.parse().map_err(|_| bad(&flag, &value))?,
-            "--max-requests" => a.max_requests = value.parse().map_err(|_| bad(&flag, &value))?,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
+fn seconds(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 600.0 => Ok(s),
+        _ => Err(format!("need 0 < seconds <= 600, got {v}")),
     }
-    if a.clients == 0 || a.seconds <= 0.0 || a.seconds > 600.0 {
-        return Err("need --clients >= 1 and 0 < --seconds <= 600".into());
-    }
-    Ok(a)
-}
-
-fn bad(flag: &str, value: &str) -> String {
-    format!("bad value for {flag}: {value}")
 }
 
 fn one_request(addr: &SocketAddr) -> std::io::Result<()> {
@@ -58,13 +50,7 @@ fn one_request(addr: &SocketAddr) -> std::io::Result<()> {
 }
 
 fn main() {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("zeus-load: {e}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let until = Instant::now() + Duration::from_secs_f64(args.seconds);
     let started = Instant::now();
