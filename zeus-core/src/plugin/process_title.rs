@@ -135,30 +135,13 @@ fn worker_title(buf: &mut String, service: &str, id: u64, state: State, tasks: u
     buf.push_str("zeus: ");
     buf.push_str(service);
     buf.push_str(" worker ");
-    push_u64(buf, id);
+    buf.push_str(itoa::Buffer::new().format(id));
     buf.push_str(" [");
     buf.push_str(state.label());
     buf.push_str("] ");
-    push_u64(buf, tasks);
+    buf.push_str(itoa::Buffer::new().format(tasks));
     buf.push(' ');
     buf.push_str(tasks_word(tasks));
-}
-
-/// Appends `n` in decimal.
-fn push_u64(buf: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        buf.push(char::from(d));
-    }
 }
 
 impl ProcessTitle {
