@@ -2,15 +2,16 @@
 //! gives the CPU away once (`sched_yield`) and polls without sleeping; only when nothing came
 //! does it sleep (for at most the stop-poll interval). An idle worker sleeps at once.
 //!
-//! Why (measured on the 2-vCPU machine with the load tool on the same cores, A/B against
-//! the previous binary in the same rounds, `benches/README.md`): both worker layouts run one
-//! worker and one client thread per core, each runnable most of the time, and a worker that
-//! goes straight back to `epoll_wait` keeps its core for whole slices while the client
-//! thread beside it, holding half of the connections' replies unread, waits. Yielding hands
-//! the core to that client, which reads the replies and sends the next requests, so the
-//! worker's next poll finds a batch without being woken. The saturated p99 under `mc-load`
-//! fell from 1.8-3.6 ms to 0.7-1.8 ms on every MPM; the p50 rose (about 0.3 to 0.4 ms).
-//! The same step in zeus-http (`server.rs`, `Loop::wait`) cut its keep-alive p99 the same way.
+//! Why: on the 2-vCPU machine the load tool shares the cores with the workers, one worker and
+//! one client thread per core, each runnable most of the time, and the saturated tail is time
+//! spent waiting for a CPU (for memcached too). Yielding hands the core to the client thread
+//! beside the worker, which can read its replies and send the next requests before the
+//! worker's next poll, which then finds a batch without being woken. A/B against the
+//! previous binary in the same alternating rounds (`benches/README.md`, s11-mc): the
+//! saturated p99 under `mc-load` fell from 1.8-3.6 ms to 0.7-1.8 ms on every MPM, below
+//! memcached's in every round; the p50 rose (about 0.3 to 0.4 ms). zeus-http's `Loop::wait`
+//! does the same for its keep-alive connections.
+//!
 //! Cost: one `sched_yield` and one non-blocking `epoll_wait` per served batch.
 
 use nix::errno::Errno;
