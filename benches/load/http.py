@@ -13,6 +13,8 @@ included). Then the memory (RSS) of each whole server (every process) after the 
 Usage (a benchmark, not a test; needs nginx and wrk, installed if missing and run as root):
     cargo build --release -p zeus-examples
     python3 benches/load/http.py [--duration 10] [--rounds 3] [--connections 64] [--threads 2]
+With --layout, each round is printed with where wrk's threads and the server's workers ran
+(paired / split / other, see layout.py) and the sockets each worker held.
 Loopback only; every wait is bounded; both servers are stopped and the temp dir removed.
 """
 import argparse, os, re, shutil, signal, statistics, subprocess, sys, tempfile

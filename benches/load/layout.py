@@ -88,3 +88,22 @@ def describe(c):
     n = (c["paired"] + c["split"] + c["other"]) or 1
     return (f"paired {c['paired'] / n:4.0%} split {c['split'] / n:4.0%} other {c['other'] / n:4.0%}"
             f" sockets {'/'.join(map(str, c['sockets']))}")
+
+
+def _self_test():
+    """`python3 benches/load/layout.py`: checks `classify` on made-up samples."""
+    def at(cpus):  # {tid: (cpu, ticks)}: tid i used i + 1 ticks, so busiest() keeps order
+        return {tid: (cpu, 10 * (tid + 1)) for tid, cpu in enumerate(cpus)}
+    zero = ({t: (0, 0) for t in range(3)}, {t: (0, 0) for t in range(3)})
+    # server tasks 1, 2 and client threads 1, 2 are the busiest (tid 0 is idle in both)
+    paired = (at([0, 0, 1]), at([1, 1, 0]))
+    split = (at([1, 0, 0]), at([0, 1, 1]))
+    crowded = (at([0, 0, 1]), at([0, 1, 1]))  # server task 2 shares CPU 1 with both clients
+    c = classify([zero, paired, paired, split, crowded])
+    assert (c["paired"], c["split"], c["other"]) == (2, 1, 2), c  # `zero`: all on CPU 0
+    assert c["timeline"] == "oppso", c
+    print("layout.py: self-test passed")
+
+
+if __name__ == "__main__":
+    _self_test()
