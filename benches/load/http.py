@@ -13,11 +13,14 @@ included). Then the memory (RSS) of each whole server (every process) after the 
 Usage (a benchmark, not a test; needs nginx and wrk, installed if missing and run as root):
     cargo build --release -p zeus-examples
     python3 benches/load/http.py [--duration 10] [--rounds 3] [--connections 64] [--threads 2]
+With --layout, each round is printed with where wrk's threads and the server's workers ran
+(paired / split / other, see layout.py) and the sockets each worker held.
 Loopback only; every wait is bounded; both servers are stopped and the temp dir removed.
 """
 import argparse, os, re, shutil, signal, statistics, subprocess, sys, tempfile
 
 from common import free_port, need, wait_port
+import layout
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,18 +41,23 @@ def tree_rss_kib(pid):
     return total
 
 
-def wrk(url, args, close):
+def wrk(url, args, close, server_pid=None):
+    """One wrk run: (req/s, p99 ms, errors, socket error kinds, layout counts or None).
+    With `server_pid` and --layout, samples where wrk's threads and the server's workers run."""
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
     if close:
         cmd += ["-H", "Connection: close"]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=args.duration + 60).stdout
+    w = subprocess.Popen(cmd + [url], stdout=subprocess.PIPE, text=True)
+    sampler = layout.Sampler(server_pid, w.pid) if args.layout and server_pid else None
+    out = w.communicate(timeout=args.duration + 60)[0]
+    where = sampler.stop() if sampler else None
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else float("nan")
     err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     kinds = [int(x) for x in err.groups()] if err else [0, 0, 0, 0]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, p99, sum(kinds) + (int(non2xx.group(1)) if non2xx else 0), kinds
+    return rps, p99, sum(kinds) + (int(non2xx.group(1)) if non2xx else 0), kinds, where
 
 
 def main():
@@ -63,6 +71,8 @@ def main():
                     help="workers of the recycled row's service (start = max = this)")
     ap.add_argument("--recycle-overlap", type=int, default=None,
                     help="recycle_overlap of the recycled row (default: zeus's own)")
+    ap.add_argument("--layout", action="store_true",
+                    help="print each round, with where wrk's threads and the workers ran (layout.py)")
     ap.add_argument("--only", default="", help="run only the rows whose name contains this (e.g. recycled)")
     ap.add_argument("--zeus", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                                                    "release", "zeus-custom"))
@@ -159,7 +169,12 @@ http {{
             for name, path, close, zp in rows:
                 order = [("zeus", zp), ("nginx", nport)] if rnd % 2 == 0 else [("nginx", nport), ("zeus", zp)]
                 for server, port in order:
-                    results[(name, server)].append(wrk(f"http://127.0.0.1:{port}{path}", args, close))
+                    pid = z.pid if server == "zeus" else n.pid
+                    r = wrk(f"http://127.0.0.1:{port}{path}", args, close, pid)
+                    results[(name, server)].append(r)
+                    if args.layout:
+                        print(f"round {rnd} {name:34} {server:5} {r[0]:9.0f} req/s p99 {r[1]:6.2f} ms "
+                              f"{layout.describe(r[4])}", flush=True)
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds; "
               "median req/s, median p99, total errors")
         print(f"{'row':34} {'zeus req/s':>11} {'nginx req/s':>12} {'ratio':>6} {'zeus p99':>9} {'nginx p99':>10} {'errors z/n':>11}")
