@@ -5,10 +5,10 @@
 //!   that stop reading cannot fill the bytes the hub's reports need. The queues' byte budget
 //!   is `capacity` capped at `kernel.msgmnb` (shared by all workers on the workers' queue);
 //!   the largest message must not exceed `kernel.msgmax` (refused at creation otherwise).
-//! - The kernel has no timed `msgrcv`/`msgsnd`. A receiver that finds nothing sleeps on a
-//!   futex word of its mailbox in a small shared mapping made with the channel, which every
-//!   send bumps (`wait.rs`: why no wake-up is lost), then takes the message with a
-//!   non-blocking `msgrcv`. A full queue on send is rare and polled (yield, then sleeps of
+//! - The kernel has no timed `msgrcv`/`msgsnd`. A receiver that finds nothing spins on,
+//!   then sleeps on, a futex word of its mailbox in a small shared mapping made with the
+//!   channel, which every send bumps (`wait.rs`: why no wake-up is lost), then takes the
+//!   message with a non-blocking `msgrcv`. A full queue on send is rare and polled (yield, then sleeps of
 //!   50 µs..1 ms).
 //! - Peer death: each mailbox has a semaphore that its receiver touches (a `semop` of 0),
 //!   so `GETPID` names the receiving process; senders check it when they would wait,
@@ -176,6 +176,8 @@ struct Shared {
     bell: Option<bell::Bell>,
     /// Where receivers sleep (see `wait.rs`).
     waits: wait::WaitLines,
+    /// How long a receiver busy-polls before it sleeps ([`ChannelOptions::spin`]).
+    spin: Duration,
 }
 
 impl Shared {
@@ -363,7 +365,7 @@ impl Channel for SysvChannel {
                     RecvError::Empty(mailbox)
                 });
             };
-            waits.sleep(mailbox, epoch, slice);
+            waits.sleep(mailbox, epoch, slice, self.shared.spin);
             if d.liveness_due() && !mailbox.is_hub() && !sys::process_alive(self.shared.hub_pid) {
                 return Err(RecvError::Disconnected(mailbox));
             }

@@ -127,6 +127,7 @@ pub(super) fn create(name: &IpcName, opts: &ChannelOptions) -> Result<SysvChanne
         hub_pid: sys::current_pid(),
         bell: super::bell::Bell::new(),
         waits,
+        spin: opts.spin,
     });
     Ok(SysvChannel::bound(Mailbox::HUB, shared, Some(owner)))
 }

@@ -13,6 +13,12 @@
 //! returns at once), or the sender's read of `waiting`, after its bump, sees the
 //! announcement (both sides write, then read, with `SeqCst`) and wakes it.
 //!
+//! Before sleeping, a receiver busy-polls `epoch` for
+//! [`ChannelOptions::spin`](crate::ChannelOptions::spin) (no system call), unless the
+//! line's last sender ran on its CPU, as the mmap adapter does: across CPUs a sleeping
+//! receiver costs a wake-up of ~15 µs on this VM (paired round trip 0.34x the raw blocking
+//! queue with it, 1.3x without).
+//!
 //! It replaced a semaphore per mailbox (`semctl(SETVAL)` + `semtimedop` to wait, a
 //! `semop` post on every send): a waiting receive went from `msgrcv`, `semctl`, `msgrcv`,
 //! `semtimedop`, `msgrcv` to `msgrcv`, `futex`, `msgrcv`, and a send to a receiver that is
@@ -35,7 +41,9 @@ pub(crate) struct WaitLine {
     epoch: AtomicU32,
     /// Receivers of the mailbox sleeping (or about to sleep) on `epoch`.
     waiting: AtomicU32,
-    _pad: [AtomicU32; 14],
+    /// CPU + 1 of the last sender (0: unknown), for the receivers' spin decision.
+    sender_cpu: AtomicU32,
+    _pad: [AtomicU32; 13],
 }
 
 const LINE: usize = std::mem::size_of::<WaitLine>();
@@ -75,8 +83,15 @@ impl WaitLines {
 
     /// Sleeps until a send to `mailbox` after `epoch` was read, at most `slice`. Woken,
     /// timed out or interrupted: the caller looks at the queue again in every case.
-    pub(super) fn sleep(&self, mailbox: Mailbox, epoch: u32, slice: Duration) {
+    pub(super) fn sleep(&self, mailbox: Mailbox, epoch: u32, slice: Duration, spin: Duration) {
         let line = self.line(mailbox);
+        // First busy-poll the word (no system call) as the mmap adapter does, unless the
+        // sender last ran on our CPU.
+        let peer = line.sender_cpu.load(Ordering::Relaxed);
+        let moved = || (line.epoch.load(Ordering::Relaxed) != epoch).then_some(());
+        if crate::mmap::spin(spin.min(slice), (peer, crate::mmap::cpu_tag()), 1, moved).is_some() {
+            return;
+        }
         line.waiting.fetch_add(1, Ordering::SeqCst);
         let _ = sys::futex_wait(&line.epoch, epoch, slice);
         line.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -85,6 +100,10 @@ impl WaitLines {
     /// After a message for `mailbox` was queued: wakes its sleeping receivers, if any.
     pub(super) fn wake(&self, mailbox: Mailbox) {
         let line = self.line(mailbox);
+        let cpu = crate::mmap::cpu_tag();
+        if line.sender_cpu.load(Ordering::Relaxed) != cpu {
+            line.sender_cpu.store(cpu, Ordering::Relaxed);
+        }
         line.epoch.fetch_add(1, Ordering::SeqCst);
         if line.waiting.load(Ordering::SeqCst) != 0 {
             sys::futex_wake(&line.epoch, i32::MAX);
