@@ -19,6 +19,8 @@
 
 #[path = "ipc/paired.rs"]
 mod paired;
+#[path = "ipc/paired_sysv.rs"]
+mod paired_sysv;
 #[path = "ipc/raw.rs"]
 mod raw;
 

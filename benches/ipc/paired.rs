@@ -22,7 +22,7 @@ const SWITCH: u8 = b'W';
 const RAW_SWITCH: u64 = u64::MAX - 1;
 const RAW_QUIT: u64 = u64::MAX;
 /// Blocks of each kind, alternating.
-const BLOCKS: usize = 21;
+pub const BLOCKS: usize = 21;
 
 /// Runs without a filter or when the filter names `paired` (it prints its results; it
 /// reports nothing to criterion).
@@ -36,9 +36,12 @@ pub fn paired(_c: &mut Criterion) {
     }
     let other = usize::from(cpus() > 1);
     let awake = ChannelOptions::default().spin;
-    // `-- paired_64KiB`: the throughput pairing alone.
+    // `-- paired_64KiB` / `-- paired_sysv`: that pairing alone.
     if filters.iter().any(|f| f.contains("paired_64KiB")) {
         return bulk(other, awake);
+    }
+    if filters.iter().any(|f| f.contains("paired_sysv")) {
+        return crate::paired_sysv::sysv(other);
     }
     for (label, placement, cpu, spin, wait, raw, per_block) in [
         (
@@ -79,24 +82,31 @@ pub fn paired(_c: &mut Criterion) {
         ),
     ] {
         let ratios = pair(cpu, spin, wait, per_block);
-        let mut r: Vec<f64> = ratios.iter().map(|(a, b)| a / b).collect();
-        r.sort_by(f64::total_cmp);
-        let mut a: Vec<f64> = ratios.iter().map(|(a, _)| *a).collect();
-        let mut b: Vec<f64> = ratios.iter().map(|(_, b)| *b).collect();
-        a.sort_by(f64::total_cmp);
-        b.sort_by(f64::total_cmp);
-        let mid = r.len() / 2;
-        println!(
-            "paired {label}/{placement} ÷ raw/{raw}: median ratio {:.2} (quartiles {:.2}-{:.2}); \
-             medians {:.3} µs ÷ {:.3} µs per round trip",
-            r[mid],
-            r[r.len() / 4],
-            r[3 * r.len() / 4],
-            a[mid] * 1e6,
-            b[mid] * 1e6,
-        );
+        report(&format!("{label}/{placement}"), raw, &ratios);
     }
+    crate::paired_sysv::sysv(other);
     bulk(other, awake);
+}
+
+/// Prints one paired line: the median (and quartiles) of the per-block ratios adapter ÷ raw,
+/// and the median times.
+pub fn report(what: &str, raw: &str, ratios: &[(f64, f64)]) {
+    let mut r: Vec<f64> = ratios.iter().map(|(a, b)| a / b).collect();
+    r.sort_by(f64::total_cmp);
+    let mut a: Vec<f64> = ratios.iter().map(|(a, _)| *a).collect();
+    let mut b: Vec<f64> = ratios.iter().map(|(_, b)| *b).collect();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let mid = r.len() / 2;
+    println!(
+        "paired {what} ÷ raw/{raw}: median ratio {:.2} (quartiles {:.2}-{:.2}); \
+         medians {:.3} µs ÷ {:.3} µs per round trip",
+        r[mid],
+        r[r.len() / 4],
+        r[3 * r.len() / 4],
+        a[mid] * 1e6,
+        b[mid] * 1e6,
+    );
 }
 
 /// Messages (and copies) per block of the 64 KiB pairing: ≈ 8 ms each here.

@@ -147,14 +147,14 @@ struct MsgBuf {
 }
 
 /// Blocking `msgsnd` of 64 bytes with type `mtype`.
-fn msg_send(id: i32, mtype: libc::c_long, text: [u8; SMALL]) -> bool {
+pub fn msg_send(id: i32, mtype: libc::c_long, text: [u8; SMALL]) -> bool {
     let msg = MsgBuf { mtype, text };
     // SAFETY: `msg` is a live `struct msgbuf` whose text holds the SMALL bytes announced.
     unsafe { libc::msgsnd(id, (&msg as *const MsgBuf).cast(), SMALL, 0) == 0 }
 }
 
 /// Blocking `msgrcv` of the first message of type `mtype`.
-fn msg_recv(id: i32, mtype: libc::c_long) -> Option<[u8; SMALL]> {
+pub fn msg_recv(id: i32, mtype: libc::c_long) -> Option<[u8; SMALL]> {
     let mut msg = MsgBuf {
         mtype: 0,
         text: [0; SMALL],

@@ -105,9 +105,9 @@ pub struct ChannelOptions {
     pub capacity: usize,
     /// Directory for FIFO and socket files. Default: [`std::env::temp_dir`].
     pub run_dir: PathBuf,
-    /// How long the mmap adapter busy-polls before it parks on a futex (skipped on a
-    /// one-CPU machine and when the peer last ran on our CPU). Default 20 µs, about one
-    /// cross-CPU wake-up here.
+    /// How long a waiting receive of the mmap and sysv adapters (and a waiting send of mmap)
+    /// busy-polls shared memory before it sleeps on a futex (skipped on a one-CPU machine and
+    /// when the peer last ran on our CPU). Default 20 µs, about one cross-CPU wake-up here.
     pub spin: Duration,
 }
 

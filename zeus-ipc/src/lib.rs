@@ -30,7 +30,7 @@
 //! | `mmap`         | [`mmap`]   | ring per mailbox in `/dev/shm`, futex wake   | any (one slot each)    | pid in the segment header        |
 //! | `socket`       | [`socket`] | Unix datagram socket per mailbox            | capacity (`SO_SNDBUF`) | `ECONNREFUSED`, pid              |
 //! | `fifo`         | [`fifo`]   | named pipe per mailbox, length-prefixed     | 4092 (`PIPE_BUF` − 4)  | EOF, `EPIPE`, pid                |
-//! | `sysv`         | [`sysv`]   | 2 message queues (type = mailbox) + semaphores | `kernel.msgmax`     | semaphore `GETPID`, `EIDRM`      |
+//! | `sysv`         | [`sysv`]   | 2 message queues (type = mailbox), futex wake | `kernel.msgmax`     | semaphore `GETPID`, `EIDRM`      |
 //!
 //! # `auto`
 //!

@@ -186,6 +186,9 @@ unsafe impl SharedPod for SegmentHeader {}
 unsafe impl SharedPod for RingHeader {}
 // SAFETY: as above: `#[repr(C)]`, four atomics, no padding.
 unsafe impl SharedPod for SlotHeader {}
+// SAFETY: as above: `#[repr(C, align(64))]`, AtomicU32s and an array of them only (see
+// sysv/wait.rs, whose const assert pins the size).
+unsafe impl SharedPod for crate::sysv::wait::WaitLine {}
 
 /// A read-write `MAP_SHARED` mapping of a file, exposed only as typed views of atomics.
 #[derive(Debug)]
@@ -430,15 +433,6 @@ pub(crate) fn sem_op(
 pub(crate) fn sem_last_pid(id: i32, num: u16) -> Result<i32, Errno> {
     // SAFETY: GETPID takes no fourth argument and writes no memory.
     ok_or_errno(unsafe { libc::semctl(id, libc::c_int::from(num), libc::GETPID) })
-}
-
-/// Sets semaphore `num` to `value` (`SETVAL`).
-pub(crate) fn sem_set(id: i32, num: u16, value: i32) -> Result<(), Errno> {
-    // `union semun` is passed by value; on Linux ABIs its `val` member is the low int of a
-    // register-sized argument, which is what a c_long carries.
-    let arg = libc::c_long::from(value);
-    // SAFETY: SETVAL reads a `union semun` whose `val` we pass; no memory is accessed.
-    ok_or_errno(unsafe { libc::semctl(id, libc::c_int::from(num), libc::SETVAL, arg) }).map(drop)
 }
 
 /// Gives semaphore set `id` to `uid`:`gid` (`IPC_SET`, as [`msg_set_owner`]).

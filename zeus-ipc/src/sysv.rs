@@ -5,13 +5,16 @@
 //!   that stop reading cannot fill the bytes the hub's reports need. The queues' byte budget
 //!   is `capacity` capped at `kernel.msgmnb` (shared by all workers on the workers' queue);
 //!   the largest message must not exceed `kernel.msgmax` (refused at creation otherwise).
-//! - The kernel has no timed `msgrcv`/`msgsnd`. Receiving therefore pairs each mailbox with a
-//!   semaphore that senders post after `msgsnd`; a receiver that finds nothing clears it,
-//!   checks the queue again, then waits with `semtimedop` (so no wake-up is lost). A full
-//!   queue on send is rare and polled (yield, then sleeps of 50 µs..1 ms).
-//! - Peer death: each mailbox has a second semaphore that its receiver touches (a `semop`
-//!   of 0), so `GETPID` names the receiving process; senders check it when they would wait,
-//!   workers check the hub's pid. A removed queue (`EIDRM`) is `Disconnected` as well.
+//! - The kernel has no timed `msgrcv`/`msgsnd`. A receiver that finds nothing spins on,
+//!   then sleeps on, a futex word of its mailbox in a small shared mapping made with the
+//!   channel, which every send bumps (`wait.rs`: why no wake-up is lost), then takes the
+//!   message with a non-blocking `msgrcv`. A full queue on send is rare and polled (yield, then sleeps of
+//!   50 µs..1 ms).
+//! - Peer death: each mailbox has a semaphore that its receiver touches (a `semop` of 0),
+//!   so `GETPID` names the receiving process; senders check it when they would wait,
+//!   workers check the hub's pid at least every [`LIVENESS_PERIOD`](crate::LIVENESS_PERIOD).
+//!   A removed queue (`EIDRM`) is `Disconnected` as well; the hub wakes every sleeper when
+//!   it removes the queues.
 //! - Names: the keys are FNV-1a hashes of `zeus.<instance>.<scope>.sysv.<object>`; the
 //!   creator first writes the marker `/dev/shm/zeus.<instance>.<scope>.sysv` listing them
 //!   (see [`crate::name`]), and `IPC_RMID`s everything on drop.
@@ -42,7 +45,7 @@ pub struct SysvKeys {
     pub to_hub: i32,
     /// Queue into the workers (type = mailbox).
     pub to_workers: i32,
-    /// Semaphore set (wake-up and receiver per mailbox).
+    /// Semaphore set (one per mailbox: its receiver's pid).
     pub semaphores: i32,
 }
 
@@ -171,6 +174,10 @@ struct Shared {
     hub_pid: i32,
     /// The hub's doorbell for [`crate::Readiness`]; `None` when it could not be made.
     bell: Option<bell::Bell>,
+    /// Where receivers sleep (see `wait.rs`).
+    waits: wait::WaitLines,
+    /// How long a receiver busy-polls before it sleeps ([`ChannelOptions::spin`]).
+    spin: Duration,
 }
 
 impl Shared {
@@ -183,15 +190,10 @@ impl Shared {
     }
 }
 
-/// Semaphore posted when a message for `mailbox` was queued.
-fn ready(mailbox: Mailbox) -> u16 {
-    // MAX_WORKERS (4096) keeps 2 * index + 1 well inside u16.
-    (2 * mailbox.index()) as u16
-}
-
 /// Semaphore whose `GETPID` names `mailbox`'s receiving process.
 fn receiver(mailbox: Mailbox) -> u16 {
-    ready(mailbox) + 1
+    // MAX_WORKERS (4096) keeps the index well inside u16.
+    mailbox.index() as u16
 }
 
 /// A handle on a System V channel; see the [module docs](self).
@@ -206,6 +208,7 @@ pub struct SysvChannel {
 
 mod bell;
 mod create;
+pub(crate) mod wait;
 
 impl SysvChannel {
     fn bound(mailbox: Mailbox, shared: Arc<Shared>, owner: Option<Owner>) -> Self {
@@ -280,10 +283,7 @@ impl Channel for SysvChannel {
         loop {
             match sys::msg_send(queue, mtype, msg, true) {
                 Ok(()) => {
-                    // The message is queued whatever happens to the wake-up: ERANGE (count at
-                    // its maximum) means the receiver has plenty of wake-ups pending already.
-                    let nowait = libc::IPC_NOWAIT as i16;
-                    let _ = sys::sem_op(self.shared.semaphores, ready(to), 1, nowait, None);
+                    self.shared.waits.wake(to);
                     if let (true, Some(bell)) = (to.is_hub(), &self.shared.bell) {
                         bell.ring();
                     }
@@ -335,11 +335,12 @@ impl Channel for SysvChannel {
         };
         self.register();
         let (queue, mtype) = self.shared.route(mailbox);
-        let sems = self.shared.semaphores;
+        let waits = &self.shared.waits;
         let take = buf.len().min(self.shared.max);
         let mut deadline: Option<Deadline> = None;
-        let mut armed = false;
         loop {
+            // Read before looking at the queue: a message queued after the look bumps it.
+            let epoch = waits.epoch(mailbox);
             match sys::msg_recv(queue, mtype, &mut buf[..take], true) {
                 Ok(len) => return Ok(len),
                 Err(Errno::ENOMSG) => {}
@@ -354,16 +355,6 @@ impl Channel for SysvChannel {
                 Err(e) => return Err(io("msgrcv", e)),
             }
             let d = deadline.get_or_insert_with(|| Deadline::new(timeout));
-            if d.waits() && !armed {
-                // Drop stale wake-ups, then look at the queue once more before sleeping: a
-                // message sent after that look posts a wake-up we will see.
-                armed = true;
-                match sys::sem_set(sems, ready(mailbox), 0) {
-                    Ok(()) => continue,
-                    Err(e) if gone(e) => return Err(RecvError::Disconnected(mailbox)),
-                    Err(e) => return Err(io("semctl(SETVAL)", e)),
-                }
-            }
             let Some(slice) = d.slice() else {
                 return Err(if d.waits() {
                     RecvError::Timeout {
@@ -374,14 +365,21 @@ impl Channel for SysvChannel {
                     RecvError::Empty(mailbox)
                 });
             };
-            match sys::sem_op(sems, ready(mailbox), -1, 0, Some(slice)) {
-                Ok(()) | Err(Errno::EAGAIN | Errno::EINTR) => {}
-                Err(e) if gone(e) => return Err(RecvError::Disconnected(mailbox)),
-                Err(e) => return Err(io("semtimedop", e)),
-            }
+            waits.sleep(mailbox, epoch, slice, self.shared.spin);
             if d.liveness_due() && !mailbox.is_hub() && !sys::process_alive(self.shared.hub_pid) {
                 return Err(RecvError::Disconnected(mailbox));
             }
+        }
+    }
+}
+
+impl Drop for SysvChannel {
+    fn drop(&mut self) {
+        // The creator removes the queues first, then wakes every sleeping receiver, which
+        // then gets `EIDRM` (Disconnected) at once instead of after its sleep.
+        if let Some(owner) = self._owner.take() {
+            drop(owner);
+            self.shared.waits.wake_all();
         }
     }
 }

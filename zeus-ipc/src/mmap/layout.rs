@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// `b"zeusring"`: says that a segment was laid out by this module.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"zeusring");
 /// Bumped on any change of the structs below or of the ring protocol.
-pub(crate) const VERSION: u32 = 4;
+pub(crate) const VERSION: u32 = 5;
 
 /// The unit of placement: a pair of 64-byte cache lines (see the module docs).
 const PAIR: usize = 128;
@@ -91,7 +91,10 @@ pub(crate) struct RingHeader {
     pub(crate) space_futex: AtomicU32,
     /// Senders parked (or about to park) on `space_futex`.
     pub(crate) senders_parked: AtomicU32,
-    _pad_wait: [AtomicU32; 25],
+    /// Hub endpoints sleeping in `poll` on the doorbell (`bell.rs`), apart from the futex
+    /// waiters: a sender rings the bell only for these, and wakes the futex only for those.
+    pub(crate) bell_armed: AtomicU32,
+    _pad_wait: [AtomicU32; 24],
 }
 
 /// Header of one slot, written only by producers; the payload follows as 8-byte words.

@@ -90,7 +90,7 @@ fn create_io(op: &'static str, path: &std::path::Path, source: std::io::Error) -
 
 /// This thread's CPU + 1, or 0 when unknown (`sched_getcpu` is a vDSO/rseq read, no
 /// system call).
-fn cpu_tag() -> u32 {
+pub(crate) fn cpu_tag() -> u32 {
     nix::sched::sched_getcpu().map_or(0, |cpu| cpu as u32 + 1)
 }
 
@@ -98,7 +98,7 @@ fn cpu_tag() -> u32 {
 /// machine, or the peer (`peer_cpu`, CPU + 1 of the other side's last operation) on our own
 /// CPU, where spinning only delays it. `me` is our CPU + 1; `pauses` spin-loop hints
 /// separate two attempts. `None` when it never succeeded.
-fn spin<T>(
+pub(crate) fn spin<T>(
     budget: Duration,
     (peer_cpu, me): (u32, u32),
     pauses: u32,

@@ -55,7 +55,7 @@ pub(super) fn create(name: &IpcName, opts: &ChannelOptions) -> Result<SysvChanne
     let max = opts.max_message_size;
     limit("max_message_size", max, "kernel/msgmax", "kernel.msgmax")?;
     limit("max_message_size", max, "kernel/msgmnb", "kernel.msgmnb")?;
-    let nsems = 2 * (opts.workers as usize + 1);
+    let nsems = opts.workers as usize + 1;
     // kernel/sem is "SEMMSL SEMMNS SEMOPM SEMMNI"; SEMMSL bounds one set.
     let semmsl = std::fs::read_to_string("/proc/sys/kernel/sem")
         .ok()
@@ -63,7 +63,7 @@ pub(super) fn create(name: &IpcName, opts: &ChannelOptions) -> Result<SysvChanne
     if let Some(semmsl) = semmsl.filter(|&m| nsems > m) {
         return Err(CreateError::ExceedsLimit {
             adapter: ADAPTER,
-            what: "semaphores (2 per mailbox)",
+            what: "semaphores (1 per mailbox)",
             requested: nsems,
             limit: semmsl,
             source_of_limit: "kernel.sem SEMMSL",
@@ -106,11 +106,18 @@ pub(super) fn create(name: &IpcName, opts: &ChannelOptions) -> Result<SysvChanne
         sys::msg_limit_bytes(id, Some(opts.capacity as u64))
             .map_err(|e| kernel_error(name, "msgctl(IPC_SET)", key, e))?;
     }
-    // nsems <= 2 * (MAX_WORKERS + 1), far below i32::MAX.
+    // nsems <= MAX_WORKERS + 1, far below i32::MAX.
     let sems = sys::sem_get(keys.semaphores, nsems as i32, exclusive)
         .map_err(|e| kernel_error(name, "semget", keys.semaphores, e))?;
     owner.semaphores = Some(sems);
 
+    let waits =
+        super::wait::WaitLines::new(opts.workers).map_err(|(op, source)| CreateError::Io {
+            adapter: ADAPTER,
+            op,
+            object: format!("{name} wait lines"),
+            source,
+        })?;
     let shared = Arc::new(Shared {
         to_hub: owner.queues[0],
         to_workers: owner.queues[1],
@@ -119,6 +126,8 @@ pub(super) fn create(name: &IpcName, opts: &ChannelOptions) -> Result<SysvChanne
         max,
         hub_pid: sys::current_pid(),
         bell: super::bell::Bell::new(),
+        waits,
+        spin: opts.spin,
     });
     Ok(SysvChannel::bound(Mailbox::HUB, shared, Some(owner)))
 }
