@@ -48,8 +48,9 @@ pub enum Wait<'a> {
     Timer,
 }
 
-/// Waiting for this endpoint's mailbox in the caller's own `poll`; see the
-/// [module docs](self).
+/// Waiting for this endpoint's mailbox in the caller's own `poll`: [`arm`](Readiness::arm)
+/// says how to sleep, [`disarm`](Readiness::disarm) undoes it after every sleep, then
+/// `try_recv` drains the mailbox.
 pub trait Readiness {
     /// Prepares to sleep until a message may wait in this endpoint's mailbox.
     fn arm(&self) -> Wait<'_>;

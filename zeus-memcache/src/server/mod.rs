@@ -15,7 +15,7 @@
 //! the shared 2-vCPU machine this cut the saturated p99 under `mc-load` from 1.6-2.7 ms to
 //! 1.2-1.8 ms (medians of four A/B runs, `benches/README.md`), at the cost of a higher p50.
 //! After a batch that answered clients the worker yields its CPU once and polls before it
-//! sleeps ([`wait`]): the saturated p99 fell about twofold again, on every MPM.
+//! sleeps (`server/wait.rs`): the saturated p99 fell about twofold again, on every MPM.
 //! `max_connections` and the statistics are counted in the shared store, over all workers.
 
 mod conn;
