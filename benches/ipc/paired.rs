@@ -17,7 +17,7 @@ use zeus_ipc::{Channel, ChannelOptions, IpcAdapter, IpcName, Mailbox};
 use crate::raw::{rings, Ring, Wait, PAYLOAD_WORDS};
 use crate::{cpus, fork_on, Peer, LARGE, LONG, PING, QUIT, SINK, SMALL, STREAM_BYTES, WORKER};
 
-const SWITCH: u8 = b'W';
+pub(crate) const SWITCH: u8 = b'W';
 /// A raw-ring payload that means "back to the adapter" / "exit".
 const RAW_SWITCH: u64 = u64::MAX - 1;
 const RAW_QUIT: u64 = u64::MAX;
@@ -169,21 +169,11 @@ fn pair(cpu: usize, spin: Duration, wait: Wait, per_block: usize) -> Vec<(f64, f
     let (ping, pong) = rings(wait);
     let pid = fork_on(cpu, || serve(&worker, ping, pong));
     drop(worker);
-    let mut msg = [0u8; SMALL];
-    let mut buf = [0u8; SMALL];
     let mut payload = [0x5a5a_5a5a_5a5a_5a5au64; PAYLOAD_WORDS];
     let mut n = 0u64;
     let mut out = Vec::with_capacity(BLOCKS);
     for _ in 0..BLOCKS {
-        msg[0] = PING;
-        let start = Instant::now();
-        for _ in 0..per_block {
-            hub.send(WORKER, &msg, LONG).expect("send");
-            hub.recv(&mut buf, LONG).expect("recv");
-        }
-        let adapter = start.elapsed().as_secs_f64() / per_block as f64;
-        msg[0] = SWITCH;
-        hub.send(WORKER, &msg, LONG).expect("switch");
+        let adapter = adapter_block(&hub, per_block);
         let start = Instant::now();
         for _ in 0..per_block {
             ping.send(n, &payload);
@@ -195,8 +185,7 @@ fn pair(cpu: usize, spin: Duration, wait: Wait, per_block: usize) -> Vec<(f64, f
         n += 1;
         out.push((adapter, raw));
     }
-    msg[0] = QUIT;
-    let _ = hub.send(WORKER, &msg, LONG);
+    let _ = hub.send(WORKER, &[QUIT; SMALL], LONG);
     let _ = waitpid(pid, None);
     out
 }
@@ -204,19 +193,11 @@ fn pair(cpu: usize, spin: Duration, wait: Wait, per_block: usize) -> Vec<(f64, f
 /// Echoes over the adapter until `SWITCH`, then over the raw rings until `RAW_SWITCH`, and
 /// so on, until a quit on either.
 fn serve(worker: &zeus_ipc::AnyChannel, ping: Ring, pong: Ring) {
-    let mut buf = [0u8; SMALL];
     let mut payload = [0u64; PAYLOAD_WORDS];
     let mut n = 0u64;
     loop {
-        loop {
-            let Ok(len) = worker.recv(&mut buf, LONG) else {
-                return;
-            };
-            match buf[0] {
-                PING => worker.send(Mailbox::HUB, &buf[..len], LONG).expect("pong"),
-                SWITCH => break,
-                _ => return,
-            }
+        if !echo_adapter(worker) {
+            return;
         }
         loop {
             ping.recv(n, &mut payload);
@@ -226,6 +207,38 @@ fn serve(worker: &zeus_ipc::AnyChannel, ping: Ring, pong: Ring) {
                 RAW_QUIT => return,
                 _ => pong.send(n - 1, &payload),
             }
+        }
+    }
+}
+
+/// Times `per_block` adapter round trips of a 64-byte message from the hub, then hands the
+/// worker over to the raw mechanism (`SWITCH`). Seconds per round trip.
+pub(crate) fn adapter_block(hub: &zeus_ipc::AnyChannel, per_block: usize) -> f64 {
+    let mut msg = [PING; SMALL];
+    let mut buf = [0u8; SMALL];
+    let start = Instant::now();
+    for _ in 0..per_block {
+        hub.send(WORKER, &msg, LONG).expect("send");
+        hub.recv(&mut buf, LONG).expect("recv");
+    }
+    let seconds = start.elapsed().as_secs_f64() / per_block as f64;
+    msg[0] = SWITCH;
+    hub.send(WORKER, &msg, LONG).expect("switch");
+    seconds
+}
+
+/// The worker's adapter half: echoes until `SWITCH` (true: over to the raw mechanism) or a
+/// quit or an error (false).
+pub(crate) fn echo_adapter(worker: &zeus_ipc::AnyChannel) -> bool {
+    let mut buf = [0u8; SMALL];
+    loop {
+        let Ok(len) = worker.recv(&mut buf, LONG) else {
+            return false;
+        };
+        match buf[0] {
+            PING => worker.send(Mailbox::HUB, &buf[..len], LONG).expect("pong"),
+            SWITCH => return true,
+            _ => return false,
         }
     }
 }

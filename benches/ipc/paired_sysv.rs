@@ -7,14 +7,11 @@
 use std::time::Instant;
 
 use nix::sys::wait::waitpid;
-use zeus_ipc::{Channel, ChannelOptions, IpcAdapter, IpcName, Mailbox};
+use zeus_ipc::{Channel, ChannelOptions, IpcAdapter, IpcName};
 
-use crate::paired::{report, BLOCKS};
+use crate::paired::{adapter_block, echo_adapter, report, BLOCKS, SWITCH};
 use crate::raw::{msg_recv, msg_send};
 use crate::{fork_on, LONG, PING, QUIT, SMALL, WORKER};
-
-/// First byte: over to the other mechanism.
-const SWITCH: u8 = b'W';
 
 /// Prints the paired sysv ratio, the worker on `other` (cross CPU) and on CPU 0.
 pub fn sysv(other: usize) {
@@ -42,20 +39,10 @@ fn pair(cpu: usize, per_block: usize) -> Option<Vec<(f64, f64)>> {
     let worker = hub.endpoint(WORKER).expect("endpoint");
     let pid = fork_on(cpu, || serve(&worker, id));
     drop(worker);
-    let mut msg = [0u8; SMALL];
-    let mut buf = [0u8; SMALL];
     let mut text = [PING; SMALL];
     let mut out = Vec::with_capacity(BLOCKS);
     for _ in 0..BLOCKS {
-        msg[0] = PING;
-        let start = Instant::now();
-        for _ in 0..per_block {
-            hub.send(WORKER, &msg, LONG).expect("send");
-            hub.recv(&mut buf, LONG).expect("recv");
-        }
-        let adapter = start.elapsed().as_secs_f64() / per_block as f64;
-        msg[0] = SWITCH;
-        hub.send(WORKER, &msg, LONG).expect("switch");
+        let adapter = adapter_block(&hub, per_block);
         let start = Instant::now();
         for _ in 0..per_block {
             assert!(msg_send(id, 1, text), "msgsnd");
@@ -65,8 +52,7 @@ fn pair(cpu: usize, per_block: usize) -> Option<Vec<(f64, f64)>> {
         assert!(msg_send(id, 1, [SWITCH; SMALL]), "msgsnd");
         out.push((adapter, raw));
     }
-    msg[0] = QUIT;
-    let _ = hub.send(WORKER, &msg, LONG);
+    let _ = hub.send(WORKER, &[QUIT; SMALL], LONG);
     let _ = waitpid(pid, None);
     // SAFETY: IPC_RMID takes no buffer.
     unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
@@ -76,17 +62,9 @@ fn pair(cpu: usize, per_block: usize) -> Option<Vec<(f64, f64)>> {
 /// Echoes over the adapter until `SWITCH`, then over the raw queue until `SWITCH`, and so
 /// on, until a quit (or an error) on either.
 fn serve(worker: &zeus_ipc::AnyChannel, id: i32) {
-    let mut buf = [0u8; SMALL];
     loop {
-        loop {
-            let Ok(len) = worker.recv(&mut buf, LONG) else {
-                return;
-            };
-            match buf[0] {
-                PING => worker.send(Mailbox::HUB, &buf[..len], LONG).expect("pong"),
-                SWITCH => break,
-                _ => return,
-            }
+        if !echo_adapter(worker) {
+            return;
         }
         loop {
             let Some(text) = msg_recv(id, 1) else {
