@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use zeus_core::service::{ListenSpec, Service};
-use zeus_core::worker::WorkerCtx;
+use zeus_core::worker::{next_batch, WorkerCtx};
 
 use crate::access_log::{request_line, AccessLogger, Entry};
 use crate::conn::{Conn, Exchange, Next};
@@ -192,36 +192,20 @@ impl Loop<'_> {
         }
     }
 
-    /// Waits for events. After a round that served connections in the epoll set (`busy`:
-    /// kept-alive clients), first gives the CPU away once (`sched_yield`) and polls without
-    /// sleeping; only if nothing came does it sleep. Rounds of accepts alone do not count:
-    /// with `Connection: close` a worker that did not sleep was not woken by the listener's
-    /// `EPOLLEXCLUSIVE` queue either, and that row lost 30% of its req/s.
-    ///
-    /// Why: a worker that sleeps as soon as it has answered is woken by its clients' next
-    /// requests, and a woken task preempts the one running on its CPU. With clients on the
-    /// same cores (wrk on 2 cores under `load/http.py`), worker and client then switched
-    /// for every request (33k switches/s each, `perf sched`), and when three tasks met on
-    /// one core, the one that did not sleep kept it until the next 4 ms tick while the
-    /// others' connections waited: p99 5-7 ms against nginx's 2-4 ms on the 1 KiB
-    /// keep-alive row, with a median of 0.2 ms. Yielding instead lets a client on this core
-    /// run until it has sent all it has, and the worker finds a batch without being woken
-    /// (as nginx's workers, which are slower and rarely sleep under that load). One yield and
-    /// one non-blocking `epoll_wait` per busy round: an idle worker sleeps at once.
+    /// Waits for events: after a round that served connections in the epoll set (`busy`:
+    /// kept-alive clients), yields and polls before sleeping ([`next_batch`]). Rounds of
+    /// accepts alone do not count. An interrupted wait is a round without events.
     fn wait(
         &self,
         events: &mut [EpollEvent],
         busy: bool,
         timeout: EpollTimeout,
     ) -> io::Result<usize> {
-        if busy {
-            std::thread::yield_now();
-            let n = epoll_wait(&self.epoll, events, EpollTimeout::ZERO)?;
-            if n > 0 {
-                return Ok(n);
-            }
+        match next_batch(&self.epoll, events, busy, timeout) {
+            Ok(n) => Ok(n),
+            Err(nix::errno::Errno::EINTR) => Ok(0),
+            Err(e) => Err(e.into()),
         }
-        epoll_wait(&self.epoll, events, timeout)
     }
 
     fn max_conns(&self) -> usize {
@@ -477,15 +461,6 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-/// `epoll_wait`, with an interrupted wait as no events.
-fn epoll_wait(epoll: &Epoll, events: &mut [EpollEvent], t: EpollTimeout) -> io::Result<usize> {
-    match epoll.wait(events, t) {
-        Ok(n) => Ok(n),
-        Err(nix::errno::Errno::EINTR) => Ok(0),
-        Err(e) => Err(e.into()),
-    }
 }
 
 fn is_transient(e: &io::Error) -> bool {

@@ -20,8 +20,10 @@ use crate::ipc::{Inbox, ToHub, ToWorker};
 use crate::scoreboard::{Slot, WorkerState};
 
 mod life;
+mod wait;
 
 pub(crate) use life::{run, WorkerEnv};
+pub use wait::next_batch;
 
 /// How a worker learns that it must stop; each MPM provides one.
 pub trait StopSignal {

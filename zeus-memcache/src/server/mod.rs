@@ -15,11 +15,11 @@
 //! the shared 2-vCPU machine this cut the saturated p99 under `mc-load` from 1.6-2.7 ms to
 //! 1.2-1.8 ms (medians of four A/B runs, `benches/README.md`), at the cost of a higher p50.
 //! After a batch that answered clients the worker yields its CPU once and polls before it
-//! sleeps (`server/wait.rs`): the saturated p99 fell about twofold again, on every MPM.
+//! sleeps ([`zeus_core::worker::next_batch`]): the saturated p99 fell about twofold again,
+//! on every MPM.
 //! `max_connections` and the statistics are counted in the shared store, over all workers.
 
 mod conn;
-mod wait;
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -27,9 +27,9 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use zeus_core::service::{ListenSpec, Service, Settings};
-use zeus_core::worker::WorkerCtx;
+use zeus_core::worker::{next_batch, WorkerCtx};
 
 use crate::error::MemcacheError;
 use crate::protocol::{Ctx, ServerInfo};
@@ -163,7 +163,7 @@ impl<'s> Worker<'s> {
                 continue;
             }
             let ms = STOP_POLL.as_millis() as u16;
-            let n = match wait::next_batch(&self.epoll, &mut events, served, ms) {
+            let n = match next_batch(&self.epoll, &mut events, served, EpollTimeout::from(ms)) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => 0,
                 Err(e) => return Err(e.into()),

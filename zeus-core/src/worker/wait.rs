@@ -1,40 +1,45 @@
-//! How a worker waits for its next epoll batch: after a batch that served clients it first
-//! gives the CPU away once (`sched_yield`) and polls without sleeping; only when nothing came
-//! does it sleep (for at most the stop-poll interval). An idle worker sleeps at once.
+//! How a worker that multiplexes many connections waits for its next batch of events:
+//! after a batch that served clients it first gives its CPU away once (`sched_yield`) and
+//! polls without sleeping; only when nothing came does it sleep. An idle worker sleeps at
+//! once. zeus-http and zeus-memcache wait this way; a service of your own can too.
 //!
-//! Why: on the 2-vCPU machine the load tool shares the cores with the workers, one worker and
-//! one client thread per core, each runnable most of the time, and the saturated tail is time
-//! spent waiting for a CPU (for memcached too). Yielding hands the core to the client thread
-//! beside the worker, which can read its replies and send the next requests before the
-//! worker's next poll, which then finds a batch without being woken. A/B against the
-//! previous binary in the same alternating rounds (`benches/README.md`, s11-mc): the
-//! saturated p99 under `mc-load` fell from 1.8-3.6 ms to 0.7-1.8 ms on every MPM, below
-//! memcached's in every round; the p50 rose (about 0.3 to 0.4 ms). zeus-http's `Loop::wait`
-//! does the same for its keep-alive connections.
+//! Why: a worker that sleeps as soon as it has answered is woken by its clients' next
+//! requests, and a woken task preempts the one running on its CPU. With clients on the same
+//! cores (a load tool on a 2-vCPU machine), worker and client then switch for every request
+//! (33k switches/s each under `wrk`, `perf sched`), and when three tasks meet on one core,
+//! the one that does not sleep keeps it until the next tick (4 ms) while the others'
+//! connections wait. Yielding lets a client on this core run until it has sent all it has,
+//! and the worker then finds a batch without being woken. Measured (`benches/README.md`):
+//! zeus-http's 1 KiB keep-alive p99 5-7 ms → 0.7-1.4 ms; zeus-memcache's saturated p99
+//! under `mc-load` 1.8-3.6 ms → 0.7-1.8 ms, at a higher median below saturation (p50 at
+//! 30k requests/s about 0.12 → 0.19 ms).
 //!
-//! Cost: one `sched_yield` and one non-blocking `epoll_wait` per served batch.
+//! Cost: one `sched_yield` and one non-blocking `epoll_wait` per batch that served clients.
+//! Count only batches of client traffic as `served`: rounds of accepts alone must not yield
+//! (with `Connection: close` a worker that did not sleep was not woken by the listener's
+//! `EPOLLEXCLUSIVE` queue either, and lost 30% of its requests per second).
 
 use nix::errno::Errno;
-use nix::sys::epoll::{Epoll, EpollEvent};
+use nix::sys::epoll::{Epoll, EpollEvent, EpollTimeout};
 
 /// Waits for events on `epoll` into `events`; returns how many arrived (0 on timeout).
 ///
-/// `served`: the previous batch answered clients (not only accepts or the stop fd), so the
-/// peers are likely to send more soon: yield and poll before sleeping for `sleep_ms`.
+/// `served`: the previous batch answered clients, so they are likely to send more soon:
+/// yield and poll before sleeping for at most `sleep`.
 pub fn next_batch(
     epoll: &Epoll,
     events: &mut [EpollEvent],
     served: bool,
-    sleep_ms: u16,
+    sleep: EpollTimeout,
 ) -> Result<usize, Errno> {
     if served {
         std::thread::yield_now();
-        let n = epoll.wait(events, 0u16)?;
+        let n = epoll.wait(events, EpollTimeout::ZERO)?;
         if n > 0 {
             return Ok(n);
         }
     }
-    epoll.wait(events, sleep_ms)
+    epoll.wait(events, sleep)
 }
 
 #[cfg(test)]
@@ -51,6 +56,10 @@ mod tests {
         ep
     }
 
+    fn ms(n: u16) -> EpollTimeout {
+        EpollTimeout::from(n)
+    }
+
     #[test]
     fn a_ready_connection_is_returned_at_once_whether_or_not_the_last_batch_served() {
         let (mut a, b) = UnixStream::pair().unwrap();
@@ -59,7 +68,7 @@ mod tests {
         for served in [true, false] {
             let mut ev = [EpollEvent::empty(); 4];
             let t = Instant::now();
-            assert_eq!(next_batch(&ep, &mut ev, served, 5_000).unwrap(), 1);
+            assert_eq!(next_batch(&ep, &mut ev, served, ms(5_000)).unwrap(), 1);
             assert_eq!(ev[0].data(), 7);
             assert!(
                 t.elapsed() < Duration::from_secs(4),
@@ -76,7 +85,7 @@ mod tests {
         let ep = epoll_with(&b);
         let mut ev = [EpollEvent::empty(); 4];
         let t = Instant::now();
-        assert_eq!(next_batch(&ep, &mut ev, true, 50).unwrap(), 0);
+        assert_eq!(next_batch(&ep, &mut ev, true, ms(50)).unwrap(), 0);
         assert!(
             t.elapsed() >= Duration::from_millis(40),
             "returned without sleeping"
@@ -93,7 +102,7 @@ mod tests {
             a
         });
         let mut ev = [EpollEvent::empty(); 4];
-        assert_eq!(next_batch(&ep, &mut ev, true, 10_000).unwrap(), 1);
+        assert_eq!(next_batch(&ep, &mut ev, true, ms(10_000)).unwrap(), 1);
         drop(writer.join().unwrap());
     }
 }
