@@ -89,25 +89,7 @@ fn a_killed_workers_connections_leave_curr_connections() {
     let _ = extra.read_to_end(&mut got);
     assert_eq!(got, b"ERROR Too many open connections\r\n");
     drop((held, more, probe, extra));
-    // The workers see those closes a moment later: until then a new client may still be
-    // refused politely, never anything else.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = exchange(z.port, b"get nothing\r\n", 0);
-        if got == b"END\r\n" {
-            break;
-        }
-        assert!(
-            got.starts_with(b"ERROR Too many open connections\r\n"),
-            "{}",
-            String::from_utf8_lossy(&got)
-        );
-        assert!(
-            Instant::now() < deadline,
-            "still refused 10 s after the closes"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    served_again(z.port);
 }
 
 /// Private anonymous memory (the heap) of a process, from `/proc/PID/status`; the shared
@@ -173,4 +155,91 @@ fn a_huge_multiget_is_streamed_not_buffered() {
     let header = |i: usize| format!("VALUE big{} {} {VALUE}\r\n", i % 4, i % 4).len();
     let want: usize = (0..KEYS).map(|i| header(i) + VALUE + 2).sum::<usize>() + 5;
     assert_eq!(total, want, "bytes of {KEYS} values and END");
+}
+
+/// After clients closed, a new one is served: the workers see those closes a moment later,
+/// and until then a new client may still be refused politely, never anything else.
+fn served_again(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = exchange(port, b"get nothing\r\n", 0);
+        if got == b"END\r\n" {
+            return;
+        }
+        assert!(
+            got.starts_with(b"ERROR Too many open connections\r\n"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        assert!(
+            Instant::now() < deadline,
+            "still refused 10 s after the closes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Raises this process's soft limit on open files towards `want` (at most the hard limit);
+/// returns the soft limit now in force.
+fn raise_fd_limit(want: u64) -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let target = want.min(hard);
+    if soft >= target {
+        return soft;
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, target, hard).unwrap();
+    target
+}
+
+/// A burst of 10 000 clients past `max_connections`, all open at once: every one gets
+/// memcached's words and a close (no crash, no hang, no silent drop), the clients within the
+/// limit keep being served meanwhile, and the server takes new clients once they leave.
+#[test]
+fn ten_thousand_clients_past_max_connections_are_refused_politely() {
+    const LIMIT: usize = 20;
+    const BURST: u64 = 10_000;
+    // The burst, the held clients and the harness's own files must fit.
+    let fds = raise_fd_limit(BURST + 500);
+    assert!(
+        fds >= BURST + 500,
+        "this test needs {} open files; the hard limit allows {fds}",
+        BURST + 500
+    );
+    let z = Zeus::start(2, &format!("max_connections = {LIMIT}"));
+    let version = |s: &mut TcpStream| {
+        s.write_all(b"version\r\n").unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"VERSION "), "{:?}", &buf[..n]);
+    };
+    let mut held: Vec<TcpStream> = (0..LIMIT).map(|_| connect(z.port)).collect();
+    for s in &mut held {
+        version(s);
+    }
+    let burst: Vec<TcpStream> = (0..BURST)
+        .map(|i| {
+            TcpStream::connect(("127.0.0.1", z.port))
+                .unwrap_or_else(|e| panic!("connect #{i} of the burst: {e}"))
+        })
+        .collect();
+    for s in &mut held {
+        version(s);
+    }
+    for (i, mut s) in burst.into_iter().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        if let Err(e) = s.read_to_end(&mut got) {
+            panic!("client #{i} of the burst: {e} after {got:?}");
+        }
+        assert_eq!(
+            got, b"ERROR Too many open connections\r\n",
+            "client #{i} of the burst"
+        );
+    }
+    for s in &mut held {
+        version(s);
+    }
+    drop(held);
+    served_again(z.port);
 }
