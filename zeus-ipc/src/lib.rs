@@ -69,6 +69,7 @@ pub mod mmap;
 pub mod name;
 mod ready;
 pub mod socket;
+mod spin;
 mod sys;
 pub mod sysv;
 

@@ -8,8 +8,8 @@
 //! - The kernel has no timed `msgrcv`/`msgsnd`. A receiver that finds nothing spins on,
 //!   then sleeps on, a futex word of its mailbox in a small shared mapping made with the
 //!   channel, which every send bumps (`wait.rs`: why no wake-up is lost), then takes the
-//!   message with a non-blocking `msgrcv`. A full queue on send is rare and polled (yield, then sleeps of
-//!   50 µs..1 ms).
+//!   message with a non-blocking `msgrcv`. A full queue on send is rare and polled (yield,
+//!   then sleeps of 50 µs..1 ms).
 //! - Peer death: each mailbox has a semaphore that its receiver touches (a `semop` of 0),
 //!   so `GETPID` names the receiving process; senders check it when they would wait,
 //!   workers check the hub's pid at least every [`LIVENESS_PERIOD`](crate::LIVENESS_PERIOD).

@@ -13,7 +13,7 @@
 //! returns at once), or the sender's read of `waiting`, after its bump, sees the
 //! announcement (both sides write, then read, with `SeqCst`) and wakes it.
 //!
-//! Before sleeping, a receiver busy-polls `epoch` for
+//! Before sleeping, a receiver busy-polls `epoch` (`crate::spin`) for
 //! [`ChannelOptions::spin`](crate::ChannelOptions::spin) (no system call), unless the
 //! line's last sender ran on its CPU, as the mmap adapter does: across CPUs a sleeping
 //! receiver costs a wake-up of ~15 µs on this VM (paired round trip 0.34x the raw blocking
@@ -31,6 +31,7 @@ use std::time::Duration;
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
 use crate::channel::Mailbox;
+use crate::spin::{cpu_tag, spin};
 use crate::sys::{self, SharedMap};
 
 /// One mailbox's wait words, alone on a cache line (workers do not share lines).
@@ -83,13 +84,13 @@ impl WaitLines {
 
     /// Sleeps until a send to `mailbox` after `epoch` was read, at most `slice`. Woken,
     /// timed out or interrupted: the caller looks at the queue again in every case.
-    pub(super) fn sleep(&self, mailbox: Mailbox, epoch: u32, slice: Duration, spin: Duration) {
+    pub(super) fn sleep(&self, mailbox: Mailbox, epoch: u32, slice: Duration, spin_for: Duration) {
         let line = self.line(mailbox);
         // First busy-poll the word (no system call) as the mmap adapter does, unless the
         // sender last ran on our CPU.
         let peer = line.sender_cpu.load(Ordering::Relaxed);
         let moved = || (line.epoch.load(Ordering::Relaxed) != epoch).then_some(());
-        if crate::mmap::spin(spin.min(slice), (peer, crate::mmap::cpu_tag()), 1, moved).is_some() {
+        if spin(spin_for.min(slice), (peer, cpu_tag()), 1, moved).is_some() {
             return;
         }
         line.waiting.fetch_add(1, Ordering::SeqCst);
@@ -100,7 +101,7 @@ impl WaitLines {
     /// After a message for `mailbox` was queued: wakes its sleeping receivers, if any.
     pub(super) fn wake(&self, mailbox: Mailbox) {
         let line = self.line(mailbox);
-        let cpu = crate::mmap::cpu_tag();
+        let cpu = cpu_tag();
         if line.sender_cpu.load(Ordering::Relaxed) != cpu {
             line.sender_cpu.store(cpu, Ordering::Relaxed);
         }
