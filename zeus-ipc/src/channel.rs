@@ -106,8 +106,10 @@ pub struct ChannelOptions {
     /// Directory for FIFO and socket files. Default: [`std::env::temp_dir`].
     pub run_dir: PathBuf,
     /// How long a waiting receive of the mmap and sysv adapters (and a waiting send of mmap)
-    /// busy-polls shared memory before it sleeps on a futex (skipped on a one-CPU machine and
-    /// when the peer last ran on our CPU). Default 20 µs, about one cross-CPU wake-up here.
+    /// busy-polls shared memory before it sleeps on a futex; on a one-CPU machine and when
+    /// the peer last ran on our CPU it yields the CPU once instead. A waiting fifo receive
+    /// reads between yields for as long before it polls. Zero: sleep at once. Default
+    /// 20 µs, about one cross-CPU wake-up here.
     pub spin: Duration,
 }
 

@@ -7,10 +7,12 @@
 //! - The receiver reads in bulk into a buffer owned by the handle (no allocation per
 //!   message) and cuts frames from it; threads sharing the receiving handle take turns on it.
 //! - All descriptors are non-blocking; waits are `poll` slices ([`crate::LIVENESS_PERIOD`]).
-//!   A pipe has no receive timeout, so a wait costs a `poll` besides the `read`; a receiver
-//!   whose last `read` drained the pipe (found it empty, or left room in the buffer) polls
-//!   first instead of trying a `read` that would most likely fail (two system calls per
-//!   waited message, not three).
+//!   A pipe has no receive timeout, so a sleeping wait costs a `poll` besides the `read`.
+//!   Before it sleeps, a waiting receive reads again after each `sched_yield` for
+//!   [`ChannelOptions::spin`] (`crate::spin::yield_spin`): a peer on another CPU is seen
+//!   without a sleep and a wake-up, a peer runnable on ours runs at the first yield. A
+//!   receiver whose last `read` drained the pipe (found it empty, or left room in the
+//!   buffer) starts with that wait instead of a `read` that would most likely fail.
 //! - A frame is written with one `writev` of its header and the message (no copy).
 //! - Peer death: a worker's FIFO has the hub as its only writer, so the hub's death is EOF
 //!   (or, if a forked sibling inherited the hub's descriptor, the pid check). A send into a
@@ -37,6 +39,7 @@ use crate::channel::{check_mailbox, check_send, Channel, ChannelOptions, IpcAdap
 use crate::deadline::{wait_fd, Deadline};
 use crate::error::{CreateError, OpenError, RecvError, SendError};
 use crate::name::{IpcName, OwnedFiles};
+use crate::spin::yield_spin;
 use crate::sys;
 
 const ADAPTER: IpcAdapter = IpcAdapter::Fifo;
@@ -53,6 +56,8 @@ struct Shared {
     max: usize,
     capacity: usize,
     hub_pid: i32,
+    /// How long a waiting receive reads between yields before it polls.
+    spin: Duration,
 }
 
 #[derive(Debug)]
@@ -231,6 +236,7 @@ impl Channel for FifoChannel {
             max: opts.max_message_size,
             capacity: opts.capacity,
             hub_pid: sys::current_pid(),
+            spin: opts.spin,
         });
         let mut hub = Self::with_reader(Mailbox::HUB, shared, fd);
         hub._keep_open = Some(keep);
@@ -344,19 +350,15 @@ impl Channel for FifoChannel {
 
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         let mailbox = self.mailbox;
-        let io = |op, e: Errno| RecvError::Io {
-            op,
-            mailbox,
-            source: e.into(),
-        };
         let mut frames = self
             .reader
             .buf
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let mut deadline: Option<Deadline> = None;
-        // After an empty read, `poll` first (see the module docs).
-        let mut poll_first = frames.idle && !timeout.is_zero();
+        // After a read that drained the pipe, wait first (see the module docs).
+        let mut wait_first = frames.idle && !timeout.is_zero();
+        let mut spun = false;
         loop {
             match frames.frame(self.shared.max) {
                 Ok(Some((at, len))) => {
@@ -375,24 +377,8 @@ impl Channel for FifoChannel {
                     return Err(RecvError::Corrupt { mailbox, reason });
                 }
             }
-            if !std::mem::take(&mut poll_first) {
-                let spare = frames.spare();
-                let room = spare.len();
-                match read(&self.reader.fd, spare) {
-                    // Every writer closed: the hub is gone (workers' FIFOs) or the channel
-                    // closed.
-                    Ok(0) => return Err(RecvError::Disconnected(mailbox)),
-                    Ok(n) => {
-                        frames.end += n;
-                        // A read that left room drained the pipe: the next wait starts
-                        // with `poll`, not with a `read` bound to fail.
-                        frames.idle = n < room;
-                        continue;
-                    }
-                    Err(Errno::EAGAIN) => frames.idle = true,
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(io("read", e)),
-                }
+            if !std::mem::take(&mut wait_first) && self.fill(&mut frames)? {
+                continue;
             }
             let d = deadline.get_or_insert_with(|| Deadline::new(timeout));
             let Some(slice) = d.slice() else {
@@ -405,15 +391,61 @@ impl Channel for FifoChannel {
                     RecvError::Empty(mailbox)
                 });
             };
+            if !std::mem::replace(&mut spun, true) {
+                let filled = yield_spin(self.shared.spin.min(slice), || {
+                    self.fill(&mut frames)
+                        .map_or_else(|e| Some(Err(e)), |got| got.then_some(Ok(())))
+                });
+                if let Some(filled) = filled {
+                    filled?;
+                    continue;
+                }
+            }
             if d.liveness_due() && !mailbox.is_hub() && !sys::process_alive(self.shared.hub_pid) {
                 return Err(RecvError::Disconnected(mailbox));
             }
-            wait_fd(self.reader.fd.as_fd(), PollFlags::POLLIN, slice).map_err(|e| io("poll", e))?;
+            wait_fd(self.reader.fd.as_fd(), PollFlags::POLLIN, slice).map_err(|e| {
+                RecvError::Io {
+                    op: "poll",
+                    mailbox,
+                    source: e.into(),
+                }
+            })?;
         }
     }
 }
 
 impl FifoChannel {
+    /// One `read` into the receive buffer: `true` when bytes arrived, `false` when the pipe
+    /// was empty (the buffer then notes it, see the module docs).
+    fn fill(&self, frames: &mut FrameBuf) -> Result<bool, RecvError> {
+        let spare = frames.spare();
+        let room = spare.len();
+        loop {
+            return match read(&self.reader.fd, &mut *spare) {
+                // Every writer closed: the hub is gone (workers' FIFOs) or the channel closed.
+                Ok(0) => Err(RecvError::Disconnected(self.mailbox)),
+                Ok(n) => {
+                    frames.end += n;
+                    // A read that left room drained the pipe: the next receive starts by
+                    // waiting, not with a `read` bound to fail.
+                    frames.idle = n < room;
+                    Ok(true)
+                }
+                Err(Errno::EAGAIN) => {
+                    frames.idle = true;
+                    Ok(false)
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => Err(RecvError::Io {
+                    op: "read",
+                    mailbox: self.mailbox,
+                    source: e.into(),
+                }),
+            };
+        }
+    }
+
     /// The read end of this endpoint's FIFO, and whether bytes already read from it wait in
     /// the reader's buffer ([`crate::Readiness`]).
     pub(crate) fn read_readiness(&self) -> (std::os::fd::BorrowedFd<'_>, bool) {

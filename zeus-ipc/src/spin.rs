@@ -1,5 +1,8 @@
-//! Busy-polling shared memory before sleeping, shared by the adapters that wait on a futex
-//! (`mmap`, `sysv`): skipped where it cannot help (one CPU, or the peer on our CPU).
+//! Waiting a little before sleeping. [`spin`]: busy-polling shared memory, for the adapters
+//! that wait on a futex (`mmap`, `sysv`), skipped where it cannot help (one CPU, or the peer
+//! on our CPU), where one `sched_yield` takes its place, which lets a peer that is runnable
+//! on our CPU produce what we wait for before we sleep. [`yield_spin`]: for the `fifo`
+//! adapter, which cannot know where its peer runs, attempts separated by `sched_yield`.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -10,10 +13,14 @@ pub(crate) fn cpu_tag() -> u32 {
     nix::sched::sched_getcpu().map_or(0, |cpu| cpu as u32 + 1)
 }
 
-/// Busy-polls `attempt` for at most `budget`, unless that cannot help: a single-CPU
-/// machine, or the peer (`peer_cpu`, CPU + 1 of the other side's last operation) on our own
-/// CPU, where spinning only delays it. `me` is our CPU + 1; `pauses` spin-loop hints
-/// separate two attempts. `None` when it never succeeded.
+/// Busy-polls `attempt` for at most `budget` (`pauses` spin-loop hints between two
+/// attempts). `peer_cpu` is CPU + 1 of the other side's last operation (0: unknown), `me`
+/// ours. Where spinning cannot help, a single-CPU machine or the peer on our own CPU (it
+/// could not run while we spin), it yields the CPU once instead and attempts once more:
+/// a peer that is runnable here (just woken by our send, say) then runs first, and a round
+/// trip between two processes on one CPU needs no sleep at all; with nothing else runnable
+/// the yield returns at once. A zero `budget` neither spins nor yields. `None` when it
+/// never succeeded.
 pub(crate) fn spin<T>(
     budget: Duration,
     (peer_cpu, me): (u32, u32),
@@ -27,8 +34,12 @@ pub(crate) fn spin<T>(
         nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
             .map_or(true, |n| n.is_none_or(|n| n > 1))
     });
-    if budget.is_zero() || !multi || (peer_cpu != 0 && peer_cpu == me) {
+    if budget.is_zero() {
         return None;
+    }
+    if !multi || (peer_cpu != 0 && peer_cpu == me) {
+        std::thread::yield_now();
+        return attempt();
     }
     let start = Instant::now();
     loop {
@@ -39,6 +50,26 @@ pub(crate) fn spin<T>(
             for _ in 0..pauses {
                 std::hint::spin_loop();
             }
+        }
+        if start.elapsed() >= budget {
+            return None;
+        }
+    }
+}
+
+/// Attempts `attempt` after a `sched_yield`, again and again for at most `budget`; `None`
+/// when it never succeeded (or `budget` is zero). For a waiter that cannot tell where its
+/// peer runs: on another CPU the loop polls as [`spin`] does (the yield returns at once when
+/// nothing else wants our CPU), on ours each yield lets the peer run first.
+pub(crate) fn yield_spin<T>(budget: Duration, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+    if budget.is_zero() {
+        return None;
+    }
+    let start = Instant::now();
+    loop {
+        std::thread::yield_now();
+        if let Some(done) = attempt() {
+            return Some(done);
         }
         if start.elapsed() >= budget {
             return None;

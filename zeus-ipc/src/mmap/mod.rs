@@ -19,8 +19,10 @@
 //!   with 5 ms, which lies beyond the next scheduler tick.)
 //! - Spinning is skipped when it cannot help: on a one-CPU machine, or when the other side's
 //!   last operation ran on our CPU (each ring notes the CPU of its last producer and last
-//!   consumer), since the peer could then not run while we spin. When the scheduler moves
-//!   a peer in between, a wait spins at most `spin` in vain.
+//!   consumer), since the peer could then not run while we spin. There a waiter yields
+//!   the CPU once and looks again before it parks: a peer runnable on our CPU (woken by our
+//!   send) replies first, so a same-CPU round trip needs no futex call at all. When the
+//!   scheduler moves a peer in between, a wait spins at most `spin` in vain.
 //! - Peer death: a parked worker checks the hub's pid (from the header) every
 //!   [`LIVENESS_PERIOD`]; a parked sender checks the pid of the
 //!   mailbox's last receiver; a dead producer's half-written slot is skipped.
