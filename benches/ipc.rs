@@ -19,8 +19,8 @@
 
 #[path = "ipc/paired.rs"]
 mod paired;
-#[path = "ipc/paired_sysv.rs"]
-mod paired_sysv;
+#[path = "ipc/paired_kernel.rs"]
+mod paired_kernel;
 #[path = "ipc/raw.rs"]
 mod raw;
 

@@ -36,12 +36,17 @@ pub fn paired(_c: &mut Criterion) {
     }
     let other = usize::from(cpus() > 1);
     let awake = ChannelOptions::default().spin;
-    // `-- paired_64KiB` / `-- paired_sysv`: that pairing alone.
+    // `-- paired_64KiB` / `-- paired_sysv` / `-- paired_fifo`: that pairing alone.
     if filters.iter().any(|f| f.contains("paired_64KiB")) {
         return bulk(other, awake);
     }
-    if filters.iter().any(|f| f.contains("paired_sysv")) {
-        return crate::paired_sysv::sysv(other);
+    for adapter in [IpcAdapter::Sysv, IpcAdapter::Fifo] {
+        if filters
+            .iter()
+            .any(|f| f.contains(&format!("paired_{adapter}")))
+        {
+            return crate::paired_kernel::kernel(adapter, other);
+        }
     }
     for (label, placement, cpu, spin, wait, raw, per_block) in [
         (
@@ -84,7 +89,8 @@ pub fn paired(_c: &mut Criterion) {
         let ratios = pair(cpu, spin, wait, per_block);
         report(&format!("{label}/{placement}"), raw, &ratios);
     }
-    crate::paired_sysv::sysv(other);
+    crate::paired_kernel::kernel(IpcAdapter::Sysv, other);
+    crate::paired_kernel::kernel(IpcAdapter::Fifo, other);
     bulk(other, awake);
 }
 

@@ -39,6 +39,17 @@ impl Deadline {
         }
     }
 
+    /// A deadline `timeout` from a start `already` ago (a wait that spun that long before
+    /// it read the clock).
+    pub(crate) fn started_before(timeout: Duration, already: Duration) -> Self {
+        let mut d = Self::new(timeout);
+        if let (Some(start), Some(end)) = (d.start.checked_sub(already), d.end) {
+            d.start = start;
+            d.end = end.checked_sub(already).or(Some(end));
+        }
+        d
+    }
+
     /// Whether the caller allowed waiting at all.
     pub(crate) fn waits(&self) -> bool {
         self.end.is_some()
@@ -120,6 +131,14 @@ mod tests {
         assert!(d.slice().unwrap() <= LIVENESS_PERIOD);
         let d = Deadline::new(Duration::MAX);
         assert!(d.waits() && d.slice().is_some());
+    }
+
+    #[test]
+    fn a_wait_that_spun_counts_the_spin() {
+        let d = Deadline::started_before(Duration::from_millis(50), Duration::from_millis(20));
+        assert!(d.waits());
+        assert!(d.elapsed() >= Duration::from_millis(20));
+        assert!(d.slice().unwrap() <= Duration::from_millis(30));
     }
 
     #[test]

@@ -380,7 +380,21 @@ impl Channel for FifoChannel {
             if !std::mem::take(&mut wait_first) && self.fill(&mut frames)? {
                 continue;
             }
-            let d = deadline.get_or_insert_with(|| Deadline::new(timeout));
+            // The first wait reads between yields (no clock read unless it fails); a wait
+            // that outlasts it counts the spin as part of the timeout.
+            let mut spun_for = Duration::ZERO;
+            if !timeout.is_zero() && !std::mem::replace(&mut spun, true) {
+                spun_for = self.shared.spin.min(timeout);
+                let filled = yield_spin(spun_for, || {
+                    self.fill(&mut frames)
+                        .map_or_else(|e| Some(Err(e)), |got| got.then_some(Ok(())))
+                });
+                if let Some(filled) = filled {
+                    filled?;
+                    continue;
+                }
+            }
+            let d = deadline.get_or_insert_with(|| Deadline::started_before(timeout, spun_for));
             let Some(slice) = d.slice() else {
                 return Err(if d.waits() {
                     RecvError::Timeout {
@@ -391,16 +405,6 @@ impl Channel for FifoChannel {
                     RecvError::Empty(mailbox)
                 });
             };
-            if !std::mem::replace(&mut spun, true) {
-                let filled = yield_spin(self.shared.spin.min(slice), || {
-                    self.fill(&mut frames)
-                        .map_or_else(|e| Some(Err(e)), |got| got.then_some(Ok(())))
-                });
-                if let Some(filled) = filled {
-                    filled?;
-                    continue;
-                }
-            }
             if d.liveness_due() && !mailbox.is_hub() && !sys::process_alive(self.shared.hub_pid) {
                 return Err(RecvError::Disconnected(mailbox));
             }

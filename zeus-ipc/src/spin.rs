@@ -65,13 +65,14 @@ pub(crate) fn yield_spin<T>(budget: Duration, mut attempt: impl FnMut() -> Optio
     if budget.is_zero() {
         return None;
     }
-    let start = Instant::now();
+    // The clock is read only once the first attempt failed (the budget counts from there).
+    let mut start = None;
     loop {
         std::thread::yield_now();
         if let Some(done) = attempt() {
             return Some(done);
         }
-        if start.elapsed() >= budget {
+        if start.get_or_insert_with(Instant::now).elapsed() >= budget {
             return None;
         }
     }
