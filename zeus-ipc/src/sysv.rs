@@ -338,19 +338,23 @@ impl Channel for SysvChannel {
         let waits = &self.shared.waits;
         let take = buf.len().min(self.shared.max);
         let mut deadline: Option<Deadline> = None;
-        let mut spin_for = self.shared.spin;
+        let mut spin_for = self.shared.spin.min(timeout);
         // A first look bound to fail is skipped (see `sysv/wait.rs`).
-        let mut may_skip = !timeout.is_zero() && !spin_for.is_zero();
+        let mut may_skip = !spin_for.is_zero();
+        let mut spun = Duration::ZERO;
         loop {
             // Read before looking at the queue: a message queued after the look bumps it.
             let epoch = waits.epoch(mailbox);
-            let skip = std::mem::take(&mut may_skip) && waits.drained(mailbox, epoch);
-            let got = if skip {
-                Err(Errno::ENOMSG)
-            } else {
-                sys::msg_recv(queue, mtype, &mut buf[..take], true)
-            };
-            match got {
+            if std::mem::take(&mut may_skip) && waits.drained(mailbox, epoch) {
+                // Wait for a send without sleeping (nor reading the clock), then look at the
+                // queue in any case; a wait that goes on counts the spin in its timeout.
+                let budget = std::mem::take(&mut spin_for);
+                if !waits.spin(mailbox, epoch, budget) {
+                    spun = budget;
+                }
+                continue;
+            }
+            match sys::msg_recv(queue, mtype, &mut buf[..take], true) {
                 Ok(len) => {
                     waits.took(mailbox);
                     return Ok(len);
@@ -366,7 +370,7 @@ impl Channel for SysvChannel {
                 Err(e) if gone(e) => return Err(RecvError::Disconnected(mailbox)),
                 Err(e) => return Err(io("msgrcv", e)),
             }
-            let d = deadline.get_or_insert_with(|| Deadline::new(timeout));
+            let d = deadline.get_or_insert_with(|| Deadline::started_before(timeout, spun));
             let Some(slice) = d.slice() else {
                 return Err(if d.waits() {
                     RecvError::Timeout {
@@ -377,11 +381,6 @@ impl Channel for SysvChannel {
                     RecvError::Empty(mailbox)
                 });
             };
-            if skip {
-                // Wait for a send without sleeping, then look at the queue in any case.
-                waits.spin(mailbox, epoch, std::mem::take(&mut spin_for).min(slice));
-                continue;
-            }
             waits.sleep(mailbox, epoch, slice, std::mem::take(&mut spin_for));
             if d.liveness_due() && !mailbox.is_hub() && !sys::process_alive(self.shared.hub_pid) {
                 return Err(RecvError::Disconnected(mailbox));
