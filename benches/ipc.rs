@@ -20,6 +20,8 @@
 
 #[path = "ipc/paired.rs"]
 mod paired;
+#[path = "ipc/paired_stream.rs"]
+mod paired_stream;
 #[path = "ipc/paired_sysv.rs"]
 mod paired_sysv;
 #[path = "ipc/raw.rs"]

@@ -380,6 +380,8 @@ const STREAM_WORDS: usize = STREAM_SLOTS * SLOT_WORDS + 2 * 16;
 /// First payload word of the message that asks the worker to acknowledge.
 const STREAM_FLUSH: u64 = u64::MAX - 1;
 const STREAM_QUIT: u64 = u64::MAX;
+/// First payload word of the message that hands the worker back to the adapter (paired).
+pub const STREAM_SWITCH: u64 = u64::MAX - 2;
 
 /// A busy-polled single-producer single-consumer ring of 64-byte messages, with the least
 /// the one-way stream needs: the producer waits for room by the consumer's `head` (read
@@ -387,11 +389,18 @@ const STREAM_QUIT: u64 = u64::MAX;
 /// sequence word, copies the payload out and stores `head` after each message. Slots are
 /// laid out as the mmap adapter's (sequence word + 64 bytes: two cache lines).
 #[derive(Clone, Copy)]
-struct Stream {
+pub struct Stream {
     words: &'static [AtomicU64],
 }
 
 impl Stream {
+    /// A stream ring in fresh shared memory.
+    pub fn new() -> Self {
+        Self {
+            words: shared_words(STREAM_WORDS),
+        }
+    }
+
     fn slot(&self, n: u64) -> &'static [AtomicU64] {
         &self.words[(n as usize % STREAM_SLOTS) * SLOT_WORDS..][..SLOT_WORDS]
     }
@@ -405,7 +414,7 @@ impl Stream {
     }
 
     /// Publishes message `n`; `head` is the producer's cached copy of the consumer's.
-    fn push(&self, n: u64, head: &mut u64, payload: &[u64; PAYLOAD_WORDS]) {
+    pub fn push(&self, n: u64, head: &mut u64, payload: &[u64; PAYLOAD_WORDS]) {
         while n - *head >= STREAM_SLOTS as u64 {
             *head = self.head().load(Ordering::Acquire);
             std::hint::spin_loop();
@@ -417,21 +426,39 @@ impl Stream {
         slot[0].store(n + 1, Ordering::Release);
     }
 
-    /// The worker: takes messages in order, acknowledges flushes, returns on quit.
-    fn serve(&self) {
+    /// Sends `count` messages from position `n` on, then a flush, and waits for the worker's
+    /// acknowledgement; `head` as in [`Stream::push`].
+    pub fn block(&self, n: &mut u64, head: &mut u64, count: u64) {
+        let msg = [0x5a5a_5a5a_5a5a_5a5au64; PAYLOAD_WORDS];
+        for _ in 0..count {
+            self.push(*n, head, &msg);
+            *n += 1;
+        }
+        self.push(*n, head, &[STREAM_FLUSH; PAYLOAD_WORDS]);
+        *n += 1;
+        while self.ack().load(Ordering::Acquire) != *n {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The worker: takes messages in order from position `n` on, acknowledges flushes;
+    /// returns on quit (false) or [`STREAM_SWITCH`] (true).
+    pub fn serve(&self, n: &mut u64) -> bool {
         let mut payload = [0u64; PAYLOAD_WORDS];
-        for n in 0.. {
-            let slot = self.slot(n);
-            while slot[0].load(Ordering::Acquire) != n + 1 {
+        loop {
+            let slot = self.slot(*n);
+            while slot[0].load(Ordering::Acquire) != *n + 1 {
                 std::hint::spin_loop();
             }
             for (value, word) in payload.iter_mut().zip(&slot[1..]) {
                 *value = word.load(Ordering::Relaxed);
             }
-            self.head().store(n + 1, Ordering::Release);
+            *n += 1;
+            self.head().store(*n, Ordering::Release);
             match std::hint::black_box(payload[0]) {
-                STREAM_QUIT => return,
-                STREAM_FLUSH => self.ack().store(n + 1, Ordering::Release),
+                STREAM_QUIT => return false,
+                STREAM_SWITCH => return true,
+                STREAM_FLUSH => self.ack().store(*n, Ordering::Release),
                 _ => {}
             }
         }
@@ -444,27 +471,18 @@ pub fn stream(c: &mut Criterion, cpu: usize) {
     if cpu == 0 {
         return;
     }
-    let ring = Stream {
-        words: shared_words(STREAM_WORDS),
-    };
-    let pid = fork_on(cpu, move || ring.serve());
+    let ring = Stream::new();
+    let pid = fork_on(cpu, move || {
+        ring.serve(&mut 0);
+    });
     let (mut n, mut head) = (0u64, 0u64);
-    let msg = [0x5a5a_5a5a_5a5a_5a5au64; PAYLOAD_WORDS];
     let mut g = c.benchmark_group("raw");
     g.throughput(criterion::Throughput::Bytes(SMALL as u64));
     let id = BenchmarkId::new("spin_ring_one_way_64B", "cross_cpu");
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
-            for _ in 0..iters {
-                ring.push(n, &mut head, &msg);
-                n += 1;
-            }
-            ring.push(n, &mut head, &[STREAM_FLUSH; PAYLOAD_WORDS]);
-            n += 1;
-            while ring.ack().load(Ordering::Acquire) != n {
-                std::hint::spin_loop();
-            }
+            ring.block(&mut n, &mut head, iters);
             start.elapsed()
         })
     });
