@@ -69,8 +69,8 @@ const RECV_LOCK_SPINS: u32 = 128;
 /// Most slots a consumer takes before it hands them back to the producers (it hands back
 /// an eighth of the ring at a time, at most this many, and everything when it finds the ring
 /// empty or a sender parked). 64 rather than 16, together with dropping the consumer's read
-/// of `tail` at each hand-back (layout version 6): one-way 64-byte stream 55-72 ns per
-/// message against 72-130 ns, alternating builds (benches/README.md, 1 December).
+/// of `tail` at each hand-back (layout version 6): one-way 64-byte stream 60-73 ns per
+/// message against 70-143 ns, alternating builds (benches/README.md, 1 December).
 const PUBLISH_MAX: u64 = 64;
 
 /// The receivers' lock of one ring, released on drop.
