@@ -13,7 +13,8 @@
 //!   buffer in cache, and from successive 64 KiB pieces of a 1 GiB buffer (larger than any
 //!   cache here: a copy at memory bandwidth), the bandwidth bounds;
 //! - `raw/…`: the bare mechanisms (see `ipc/raw.rs`), to see what the adapters add; each
-//!   is measured right before the adapter it is the baseline of.
+//!   is measured right before the adapter it is the baseline of (the one-way spin ring
+//!   stream, `raw/spin_ring_one_way_64B/cross_cpu`, right before the `one_way_64B` group).
 //!
 //! Run: `cargo bench -p zeus-benches --bench ipc` (≈ 2 minutes: 10 samples, 2 s each).
 
@@ -21,6 +22,8 @@
 mod paired;
 #[path = "ipc/paired_kernel.rs"]
 mod paired_kernel;
+#[path = "ipc/paired_stream.rs"]
+mod paired_stream;
 #[path = "ipc/raw.rs"]
 mod raw;
 
@@ -186,6 +189,9 @@ fn adapters(c: &mut Criterion) {
     }
 
     for (group, size) in [("one_way_64B", SMALL), ("one_way_64KiB", LARGE)] {
+        if size == SMALL {
+            raw::stream(c, other_cpu);
+        }
         let mut g = c.benchmark_group(group);
         g.throughput(Throughput::Bytes(size as u64));
         for adapter in IpcAdapter::AUTO_ORDER {

@@ -6,7 +6,8 @@
 //! full run or alone with `cargo bench -p zeus-benches --bench ipc -- paired`. The 64 KiB
 //! throughput gate is paired the same way: blocks of the one-way mmap stream alternate with
 //! blocks of the streaming memcpy ceiling (`paired one_way_64KiB/mmap ÷ …` line; alone:
-//! `-- paired_64KiB`).
+//! `-- paired_64KiB`). The 64-byte one-way stream is paired with the raw spin-ring stream in
+//! `paired_stream.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,9 @@ pub fn paired(_c: &mut Criterion) {
         {
             return crate::paired_kernel::kernel(adapter, other);
         }
+    }
+    if filters.iter().any(|f| f.contains("paired_stream")) {
+        return crate::paired_stream::stream(other, awake);
     }
     for (label, placement, cpu, spin, wait, raw, per_block) in [
         (
@@ -91,6 +95,7 @@ pub fn paired(_c: &mut Criterion) {
     }
     crate::paired_kernel::kernel(IpcAdapter::Sysv, other);
     crate::paired_kernel::kernel(IpcAdapter::Fifo, other);
+    crate::paired_stream::stream(other, awake);
     bulk(other, awake);
 }
 

@@ -2,7 +2,9 @@
 //! each adapter adds: pipe, `socketpair`, SysV message queue (plain blocking calls), a spin
 //! ring (busy-polled slots in a shared mapping, 64-byte messages like the adapters', and the
 //! 8-byte two-counter floor) and a futex ring (the same slots, the waiter parks at once); and
-//! the pipe again with `poll` before each non-blocking `read`, the wait a timeout needs.
+//! the pipe again with `poll` before each non-blocking `read`, the wait a timeout needs. For
+//! the one-way 64-byte stream, a busy-polled single-producer ring of the same slots
+//! ([`stream`]).
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -10,6 +12,7 @@ use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -365,5 +368,125 @@ fn spin_words(g: &mut Group<'_>, cpu: usize) {
         })
     });
     ping.store(u64::MAX, Ordering::Release);
+    let _ = waitpid(pid, None);
+}
+
+/// Slots of the raw one-way stream: 512 × 128 bytes, the 64 KiB ring the mmap adapter's
+/// `one_way_64B` channel gets (`capacity` 64 KiB, 128-byte slots).
+const STREAM_SLOTS: usize = 512;
+/// Words of the stream ring: the slots, then the consumer's `head` and the worker's
+/// acknowledgement, each on its own 128-byte pair of lines.
+const STREAM_WORDS: usize = STREAM_SLOTS * SLOT_WORDS + 2 * 16;
+/// First payload word of the message that asks the worker to acknowledge.
+const STREAM_FLUSH: u64 = u64::MAX - 1;
+const STREAM_QUIT: u64 = u64::MAX;
+/// First payload word of the message that hands the worker back to the adapter (paired).
+pub const STREAM_SWITCH: u64 = u64::MAX - 2;
+
+/// A busy-polled single-producer single-consumer ring of 64-byte messages, with the least
+/// the one-way stream needs: the producer waits for room by the consumer's `head` (read
+/// only when its cached copy says the ring is full), the consumer spins on the slot's
+/// sequence word, copies the payload out and stores `head` after each message. Slots are
+/// laid out as the mmap adapter's (sequence word + 64 bytes: two cache lines).
+#[derive(Clone, Copy)]
+pub struct Stream {
+    words: &'static [AtomicU64],
+}
+
+impl Stream {
+    /// A stream ring in fresh shared memory.
+    pub fn new() -> Self {
+        Self {
+            words: shared_words(STREAM_WORDS),
+        }
+    }
+
+    fn slot(&self, n: u64) -> &'static [AtomicU64] {
+        &self.words[(n as usize % STREAM_SLOTS) * SLOT_WORDS..][..SLOT_WORDS]
+    }
+
+    fn head(&self) -> &'static AtomicU64 {
+        &self.words[STREAM_SLOTS * SLOT_WORDS]
+    }
+
+    fn ack(&self) -> &'static AtomicU64 {
+        &self.words[STREAM_SLOTS * SLOT_WORDS + 16]
+    }
+
+    /// Publishes message `n`; `head` is the producer's cached copy of the consumer's.
+    pub fn push(&self, n: u64, head: &mut u64, payload: &[u64; PAYLOAD_WORDS]) {
+        while n - *head >= STREAM_SLOTS as u64 {
+            *head = self.head().load(Ordering::Acquire);
+            std::hint::spin_loop();
+        }
+        let slot = self.slot(n);
+        for (word, value) in slot[1..].iter().zip(payload) {
+            word.store(*value, Ordering::Relaxed);
+        }
+        slot[0].store(n + 1, Ordering::Release);
+    }
+
+    /// Sends `count` messages from position `n` on, then a flush, and waits for the worker's
+    /// acknowledgement; `head` as in [`Stream::push`].
+    pub fn block(&self, n: &mut u64, head: &mut u64, count: u64) {
+        let msg = [0x5a5a_5a5a_5a5a_5a5au64; PAYLOAD_WORDS];
+        for _ in 0..count {
+            self.push(*n, head, &msg);
+            *n += 1;
+        }
+        self.push(*n, head, &[STREAM_FLUSH; PAYLOAD_WORDS]);
+        *n += 1;
+        while self.ack().load(Ordering::Acquire) != *n {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The worker: takes messages in order from position `n` on, acknowledges flushes;
+    /// returns on quit (false) or [`STREAM_SWITCH`] (true).
+    pub fn serve(&self, n: &mut u64) -> bool {
+        let mut payload = [0u64; PAYLOAD_WORDS];
+        loop {
+            let slot = self.slot(*n);
+            while slot[0].load(Ordering::Acquire) != *n + 1 {
+                std::hint::spin_loop();
+            }
+            for (value, word) in payload.iter_mut().zip(&slot[1..]) {
+                *value = word.load(Ordering::Relaxed);
+            }
+            *n += 1;
+            self.head().store(*n, Ordering::Release);
+            match std::hint::black_box(payload[0]) {
+                STREAM_QUIT => return false,
+                STREAM_SWITCH => return true,
+                STREAM_FLUSH => self.ack().store(*n, Ordering::Release),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `raw/spin_ring_one_way_64B/cross_cpu`: the one-way stream of `one_way_64B` over the bare
+/// ring above, the worker on `cpu` (skipped when that is the hub's CPU: it spins).
+pub fn stream(c: &mut Criterion, cpu: usize) {
+    if cpu == 0 {
+        return;
+    }
+    let ring = Stream::new();
+    let pid = fork_on(cpu, move || {
+        ring.serve(&mut 0);
+    });
+    let (mut n, mut head) = (0u64, 0u64);
+    let mut g = c.benchmark_group("raw");
+    g.throughput(criterion::Throughput::Bytes(SMALL as u64));
+    let id = BenchmarkId::new("spin_ring_one_way_64B", "cross_cpu");
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            ring.block(&mut n, &mut head, iters);
+            start.elapsed()
+        })
+    });
+    g.finish();
+    ring.push(n, &mut head, &[STREAM_QUIT; PAYLOAD_WORDS]);
     let _ = waitpid(pid, None);
 }

@@ -150,23 +150,6 @@ pub(crate) fn prefetch_write(word: &AtomicU64) {
     let _ = word;
 }
 
-/// Asks for the cache line holding `word` for reading ahead of a load (x86-64 `PREFETCHT0`;
-/// elsewhere nothing). A hint only, like [`prefetch_write`].
-pub(crate) fn prefetch_read(word: &AtomicU64) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 reads and writes no architectural state and never faults, whatever
-    // the address; `word` is a live reference anyway.
-    unsafe {
-        std::arch::asm!(
-            "prefetcht0 [{0}]",
-            in(reg) word.as_ptr(),
-            options(nostack, preserves_flags, readonly)
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = word;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Shared mapping
 

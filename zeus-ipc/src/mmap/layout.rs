@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// `b"zeusring"`: says that a segment was laid out by this module.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"zeusring");
 /// Bumped on any change of the structs below or of the ring protocol.
-pub(crate) const VERSION: u32 = 5;
+pub(crate) const VERSION: u32 = 6;
 
 /// The unit of placement: a pair of 64-byte cache lines (see the module docs).
 const PAIR: usize = 128;
@@ -65,10 +65,7 @@ pub(crate) struct RingHeader {
     /// Next position to consume, under `recv_lock`; `head` trails it by less than
     /// [`super::ring`]'s publication batch.
     pub(crate) next: AtomicU64,
-    /// The producers' `tail` as the consumer last read it (when it hands slots back): the
-    /// slots before it are taken, so reading them ahead pulls no line a producer writes.
-    pub(crate) tail_seen: AtomicU64,
-    _pad_next: [AtomicU64; 13],
+    _pad_next: [AtomicU64; 14],
     /// Next position to produce (producers CAS it).
     pub(crate) tail: AtomicU64,
     /// The last `head` a producer read: on the producers' line, so that checking for room
