@@ -7,12 +7,12 @@
 //! futex ring on one CPU). While the hub is awake both are 0 and a send makes no system call.
 
 use std::os::fd::AsFd;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::layout::RingHeader;
-use super::{wake, MmapChannel, Segment};
+use super::{announce, wake, MmapChannel, Segment};
 use crate::channel::Mailbox;
 use crate::ready::{Readiness, Wait};
 use crate::sys;
@@ -61,8 +61,7 @@ impl Readiness for MmapChannel {
         }
         let ring = self.segment.ring(self.mailbox);
         let h = ring.header;
-        h.bell_armed.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        announce(&h.bell_armed);
         // Reserved positions count, published or not: a sender that reserved before our
         // announcement may not see it (see the module docs of `crate::ready`).
         if h.tail.load(Ordering::SeqCst) != h.next.load(Ordering::SeqCst) {

@@ -6,17 +6,23 @@
 //! - No system call while both ends are awake: a waiter first busy-polls for
 //!   [`ChannelOptions::spin`](crate::ChannelOptions::spin), then parks on a futex word in the
 //!   segment; the other side calls `FUTEX_WAKE` only when someone announced it parks.
-//! - Wake-up protocol: the waiter announces itself (SeqCst increment and fence), re-checks
-//!   the ring, then sleeps on the futex word it read before the re-check. The waker checks
-//!   the announcement *without* a StoreLoad fence: on this 2-vCPU VM a fence per message
-//!   cost ~0.35 µs, a third of the busy round trip. The price is a window of a store-buffer
-//!   drain (~100 ns) in which a message published just as the waiter parks does not wake
-//!   it; the waiter's first futex wait is therefore 5 ms (then doubling up to
+//! - Wake-up protocol: the waiter announces itself (a SeqCst increment, a full barrier),
+//!   re-checks the ring (without the receivers' lock: `Ring::idle`), then sleeps on the
+//!   futex word it read before the re-check. The waker checks the announcement *without* a
+//!   StoreLoad fence: on this 2-vCPU VM a fence per message cost ~0.35 µs, a third of the
+//!   busy round trip. The price is a window of a store-buffer drain (~100 ns) in which a
+//!   message published just as the waiter parks does not wake it; the waiter's first
+//!   futex wait is therefore 5 ms (then doubling up to
 //!   [`LIVENESS_PERIOD`]), which bounds that rare delay. No message is ever lost or left
 //!   waiting longer. (A shorter first wait, 50 µs, made every park arm the CPU's earliest
 //!   timer, which on this VM is a trap to the hypervisor on arming and on cancelling: a
 //!   same-CPU round trip with a sleeping peer took 2.5x the raw futex ring's, against 1.1x
 //!   with 5 ms, which lies beyond the next scheduler tick.)
+//! - A receive reads no clock until its first futex nap has passed without a message
+//!   (`deadline::FirstNap`): a clock reading costs ~40 ns here, and the two that building a
+//!   deadline and slicing it took were a third of what a same-CPU round trip with a
+//!   sleeping peer cost above the raw futex ring (benches/README.md). The timeout still
+//!   counts from the first nap and never ends early.
 //! - Spinning is skipped when it cannot help: on a one-CPU machine, or when the other side's
 //!   last operation ran on our CPU (each ring notes the CPU of its last producer and last
 //!   consumer), since the peer could then not run while we spin. There a waiter yields
@@ -36,7 +42,7 @@ pub(crate) mod ring;
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::atomic::{compiler_fence, fence, AtomicU32, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +51,7 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
 use crate::channel::{check_mailbox, check_send, Channel, ChannelOptions, IpcAdapter, Mailbox};
-use crate::deadline::{Deadline, LIVENESS_PERIOD};
+use crate::deadline::{Deadline, FirstNap, LIVENESS_PERIOD};
 use crate::error::{CreateError, OpenError, RecvError, SendError};
 use crate::name::{IpcName, OwnedFiles, SHM_DIR};
 use crate::spin::{cpu_tag, spin};
@@ -115,6 +121,19 @@ fn pop_once(
 /// bounds the cost of the one wake-up `wake` can miss (see the module docs).
 const FIRST_PARK: Duration = Duration::from_millis(5);
 
+/// Counts a waiter in `parked` before it re-checks its condition and sleeps: a full
+/// (StoreLoad) barrier between the count and the re-check, so that a waker that publishes
+/// after the re-check sees the count (up to the window described in the module docs).
+pub(super) fn announce(parked: &AtomicU32) {
+    parked.fetch_add(1, Ordering::SeqCst);
+    // On x86-64 the locked add is itself a full barrier; the `mfence` that
+    // `fence(SeqCst)` adds there would cost ~10 ns per park for nothing.
+    #[cfg(target_arch = "x86_64")]
+    compiler_fence(Ordering::SeqCst);
+    #[cfg(not(target_arch = "x86_64"))]
+    std::sync::atomic::fence(Ordering::SeqCst);
+}
+
 /// Wakes the waiters of `word` if any announced itself in `parked`. Deliberately without a
 /// StoreLoad fence (see the module docs); the compiler fence keeps the check after the
 /// publication in program order, which keeps the racy window to the store buffer's drain.
@@ -172,8 +191,7 @@ impl MmapChannel {
         let h = ring.header;
         let mut nap = FIRST_PARK;
         loop {
-            h.senders_parked.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
+            announce(&h.senders_parked);
             let epoch = h.space_futex.load(Ordering::SeqCst);
             let mut pushed = ring.push(msg, me, cpu);
             let slice = if pushed { None } else { deadline.slice() };
@@ -203,14 +221,17 @@ impl MmapChannel {
         }
     }
 
+    /// Parks until a message comes, `timeout` (not zero) passes or the hub dies. `who` is
+    /// our pid and CPU + 1. The first nap reads no clock ([`FirstNap`]).
     fn park_recv(
         &self,
         ring: &Ring<'_>,
         buf: &mut [u8],
-        deadline: &mut Deadline,
+        timeout: Duration,
+        who: (i32, u32),
     ) -> Result<usize, RecvError> {
         let h = ring.header;
-        let who = (sys::current_pid(), cpu_tag());
+        let mut wait = FirstNap::new(timeout, FIRST_PARK);
         let mut nap = FIRST_PARK;
         let finish = |outcome: Result<usize, RecvError>| {
             if outcome.is_ok() {
@@ -219,18 +240,21 @@ impl MmapChannel {
             outcome
         };
         loop {
-            h.receivers_parked.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
+            announce(&h.receivers_parked);
             let epoch = h.data_futex.load(Ordering::SeqCst);
-            let got = pop_once(ring, buf, who);
-            let slice = if got.is_none() {
-                deadline.slice()
-            } else {
+            // `recv` found the ring empty just before (and handed back every slot): most
+            // re-checks find it idle, without the receivers' lock.
+            let got = if ring.idle() {
                 None
+            } else {
+                pop_once(ring, buf, who)
             };
+            let slice = if got.is_none() { wait.slice() } else { None };
+            let mut timed_out = false;
             if let Some(slice) = slice {
                 // Woken, timed out or interrupted: all lead back to the checks below.
-                let _ = sys::futex_wait(&h.data_futex, epoch, slice.min(nap));
+                timed_out =
+                    sys::futex_wait(&h.data_futex, epoch, slice.min(nap)) == Err(Errno::ETIMEDOUT);
                 nap = (nap * 2).min(LIVENESS_PERIOD);
             }
             h.receivers_parked.fetch_sub(1, Ordering::SeqCst);
@@ -238,6 +262,7 @@ impl MmapChannel {
             if let Some(outcome) = got.or_else(|| pop_once(ring, buf, who)) {
                 return finish(outcome);
             }
+            let deadline = wait.after_nap(timed_out);
             if slice.is_none() {
                 return Err(RecvError::Timeout {
                     mailbox: self.mailbox,
@@ -389,7 +414,7 @@ impl Channel for MmapChannel {
                 Ok(len)
             }
             Some(Err(e)) => Err(e),
-            None => self.park_recv(&ring, buf, &mut Deadline::new(timeout)),
+            None => self.park_recv(&ring, buf, timeout, (me, cpu)),
         }
     }
 }

@@ -445,6 +445,27 @@ impl<'a> Ring<'a> {
             self.header.receiver_pid.store(pid, Ordering::Relaxed);
         }
     }
+
+    /// Whether a receiver would find nothing to do: every slot taken was handed back
+    /// (`head` = `next`) and the slot at `next` is not published for that position. Read
+    /// without the receivers' lock, so that a waiter can re-check before it sleeps without a
+    /// locked operation. A stale `next` (another thread of ours just moved it) never reads
+    /// as idle: its slot then holds the message taken or a later lap's, never the previous
+    /// lap's unpublished number (or the initial 0).
+    pub(crate) fn idle(&self) -> bool {
+        let h = self.header;
+        let pos = h.next.load(Ordering::Relaxed);
+        if h.head.load(Ordering::Relaxed) != pos {
+            return false;
+        }
+        let (slot, _, index) = self.slot(pos);
+        let stored = slot.seq.load(Ordering::Acquire);
+        let previous_lap = pos
+            .wrapping_add(1)
+            .wrapping_sub(self.mask + 1)
+            .wrapping_sub(index);
+        stored == previous_lap || (stored == 0 && pos <= self.mask)
+    }
 }
 
 #[cfg(test)]
@@ -669,5 +690,46 @@ mod tests {
         for sum in &sums {
             assert_eq!(sum.load(Ordering::Relaxed), per * (per - 1) / 2);
         }
+    }
+
+    #[test]
+    fn idle_is_exact_over_laps() {
+        // 16 slots: the consumer hands slots back every second message.
+        let (map, layout) = segment(16, 16);
+        let ring = Ring::new(&map, &layout, 0).unwrap();
+        let h = ring.header;
+        let mut buf = [0u8; 16];
+        assert!(ring.idle(), "a new ring");
+        let mut lagged = 0;
+        for n in 0..40u32 {
+            assert!(ring.push(&n.to_le_bytes(), 1, 1));
+            assert!(!ring.idle(), "message {n} is waiting");
+            assert_eq!(ring.pop(&mut buf, 1, 1), Ok(4));
+            if !ring.idle() {
+                // Taken but not yet handed back: a pop that finds the ring empty does it.
+                lagged += 1;
+                assert_eq!(ring.pop(&mut buf, 1, 1), Err(PopError::Empty));
+                assert!(ring.idle(), "after {n}");
+            }
+        }
+        assert!(lagged > 0, "the hand-back lag was exercised");
+        // A stale `next` (another receiver thread moved on) is never idle: its slot holds
+        // the message taken.
+        let next = h.next.load(Ordering::Relaxed);
+        h.next.store(next - 1, Ordering::Relaxed);
+        h.head.store(next - 1, Ordering::Relaxed);
+        assert!(!ring.idle());
+        // ... nor when that slot holds the next lap's message, still to take.
+        assert!(ring.push(b"late", 1, 1));
+        h.next.store(next - 16, Ordering::Relaxed);
+        h.head.store(next - 16, Ordering::Relaxed);
+        assert!(!ring.idle());
+        h.next.store(next, Ordering::Relaxed);
+        h.head.store(next, Ordering::Relaxed);
+        assert_eq!(ring.pop(&mut buf, 1, 1), Ok(4));
+        assert_eq!(ring.pop(&mut buf, 1, 1), Err(PopError::Empty));
+        // A reserved, unpublished slot is no message.
+        h.tail.store(next + 2, Ordering::Relaxed);
+        assert!(ring.idle());
     }
 }
