@@ -410,3 +410,69 @@ fn list_of_the_embedded_defaults_shows_an_env_override() {
         "command-line flag --set services.echo.service_settings.listen_port",
     );
 }
+
+/// The control socket (the `socket` IPC adapter's datagrams) answers a malformed request and
+/// an oversized one with an error, and never waits for a client: clients that ask for the
+/// whole configuration again and again and never read the replies do not delay or stop the
+/// next `zeus list`.
+#[test]
+fn the_control_socket_refuses_bad_requests_and_never_waits_for_a_client() {
+    use std::os::linux::net::SocketAddrExt as _;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    use std::time::{Duration, Instant};
+
+    let port = free_port();
+    let z = ZeusProcess::start(
+        "control-bad",
+        Spec::echo_services(SMALL_POOL, &[("echo", port)]),
+    );
+    let socket = z.run_dir().join("zeus.sock");
+    let client = |name: &str| {
+        let me = format!("zeus-e2e-{}-{name}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(me.as_bytes()).expect("abstract name");
+        let c = UnixDatagram::bind_addr(&addr).expect("bind");
+        c.set_read_timeout(Some(CLI_TIMEOUT)).expect("timeout");
+        c
+    };
+    let answer = |c: &UnixDatagram| -> Value {
+        let mut buf = vec![0; 1 << 20];
+        let n = c.recv(&mut buf).expect("an answer");
+        serde_json::from_slice(&buf[..n]).expect("a JSON answer")
+    };
+
+    let c = client("bad");
+    c.send_to(b"stop everything now", &socket).expect("send");
+    let r = answer(&c);
+    assert_eq!(r["ok"], json!(false), "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("bad request"),
+        "{r}"
+    );
+
+    c.send_to(&vec![b' '; 100 * 1024], &socket)
+        .expect("send 100 KiB");
+    let r = answer(&c);
+    assert_eq!(r["ok"], json!(false), "{r}");
+    assert!(r["message"].as_str().unwrap().contains("65536"), "{r}");
+
+    // Ten clients that each ask for the whole configuration 50 times and read nothing.
+    let silent: Vec<UnixDatagram> = (0..10).map(|i| client(&format!("silent{i}"))).collect();
+    for c in &silent {
+        c.set_nonblocking(true).expect("nonblocking");
+        for _ in 0..50 {
+            let _ = c.send_to(br#"{"cmd":"list","service":null}"#, &socket);
+        }
+    }
+    let start = Instant::now();
+    let list = z.list(Some("echo"));
+    assert!(list.to_string().contains("listen_port"), "{list}");
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "zeus list took {took:?}");
+
+    // The manager still answers a well-formed request on a client of its own.
+    let c = client("ping");
+    c.send_to(br#"{"cmd":"ping"}"#, &socket).expect("send");
+    let r = answer(&c);
+    assert_eq!(r["ok"], json!(true), "{r}");
+    drop(silent);
+}

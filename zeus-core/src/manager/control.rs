@@ -1,21 +1,23 @@
-//! The control socket: one JSON request line in, one JSON response line out.
+//! The control socket: one JSON request datagram in, one JSON response datagram out, over
+//! the `socket` IPC adapter's datagram sockets ([`zeus_ipc::socket::ServiceSocket`]).
 //!
-//! The manager serves it (`zeus.sock` in the run dir, mode 0600); `Client` is what the CLI
-//! and the tests use. `zeus status` does not go through here: it reads the scoreboards, so
+//! The manager serves it (`zeus.sock` in the run dir, mode 0600) without ever waiting for a
+//! client: a request arrives whole or not at all. [`request`] is what the CLI and the tests
+//! use. `zeus status` does not go through here: it reads the scoreboards, so
 //! it answers even when the manager is busy.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use zeus_ipc::socket::{ReplyError, ReplyTo, ServiceSocket};
+
 use crate::config::Entry;
 use crate::error::CoreError;
 
-/// Longest request line the manager reads.
-pub const MAX_REQUEST: u64 = 64 * 1024;
+/// Longest request the manager reads.
+pub const MAX_REQUEST: usize = 64 * 1024;
 
 /// A request from the CLI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,44 +82,36 @@ impl Response {
 
 /// Sends `req` to the manager listening on `socket` and waits up to `timeout` for the answer.
 pub fn request(socket: &Path, req: &Request, timeout: Duration) -> Result<Response, CoreError> {
-    let mut stream = UnixStream::connect(socket).map_err(CoreError::path(socket))?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut line = serde_json::to_vec(req).map_err(|e| CoreError::Control(e.to_string()))?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
-    let mut answer = String::new();
-    BufReader::new(stream)
-        .take(16 << 20)
-        .read_line(&mut answer)?;
-    if answer.is_empty() {
-        return Err(CoreError::Control(
-            "the manager closed the control connection without answering".into(),
-        ));
-    }
-    serde_json::from_str(&answer)
+    let line = serde_json::to_vec(req).map_err(|e| CoreError::Control(e.to_string()))?;
+    let answer =
+        zeus_ipc::socket::request(socket, &line, timeout).map_err(CoreError::path(socket))?;
+    serde_json::from_slice(&answer)
         .map_err(|e| CoreError::Control(format!("bad answer from the manager: {e}")))
 }
 
-/// Reads one request line from a client (bounded in size and time).
-pub(crate) fn read_request(stream: &UnixStream) -> Result<Request, String> {
-    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(stream)
-        .take(MAX_REQUEST)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    serde_json::from_str(&line).map_err(|e| format!("bad request: {e}"))
+/// Parses one request datagram (`len` bytes of `buf`; `truncated` when it was longer).
+pub(crate) fn parse_request(buf: &[u8], truncated: bool) -> Result<Request, String> {
+    if truncated {
+        return Err(format!("request refused: longer than {MAX_REQUEST} bytes"));
+    }
+    serde_json::from_slice(buf).map_err(|e| format!("bad request: {e}"))
 }
 
-/// Writes one response line (best effort: the client may have gone).
-pub(crate) fn write_response(mut stream: &UnixStream, resp: &Response) {
-    if let Ok(mut line) = serde_json::to_vec(resp) {
-        line.push(b'\n');
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-        let _ = stream.write_all(&line);
+/// Sends one response (best effort: the client may have gone). An answer too large for one
+/// datagram is replaced by an error saying so.
+pub(crate) fn write_response(control: &ServiceSocket, to: &ReplyTo, resp: &Response) {
+    let Ok(line) = serde_json::to_vec(resp) else {
+        return;
+    };
+    match control.reply(to, &line) {
+        Ok(()) => {}
+        Err(ReplyError::TooLarge { len, max }) => {
+            let msg = format!(
+                "the answer is {len} bytes, more than the {max} the control socket carries; \
+                 ask about one service"
+            );
+            let _ = serde_json::to_vec(&Response::err(msg)).map(|e| control.reply(to, &e));
+        }
+        Err(e) => tracing::debug!("control client: {e}"),
     }
 }

@@ -15,10 +15,9 @@ pub use rundir::{InstanceLock, RunDir};
 
 use std::net::TcpListener;
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::Duration;
+use zeus_ipc::socket::ServiceSocket;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -133,17 +132,13 @@ fn bind_service(
     }
 }
 
-fn bind_control(run: &RunDir) -> Result<UnixListener, CoreError> {
+fn bind_control(run: &RunDir) -> Result<ServiceSocket, CoreError> {
     let path = run.socket();
-    let l = UnixListener::bind(&path).map_err(CoreError::path(&path))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-        .map_err(CoreError::path(&path))?;
-    l.set_nonblocking(true)?;
-    Ok(l)
+    ServiceSocket::bind(&path).map_err(CoreError::path(&path))
 }
 
-/// Waits for a signal or a control connection, at most `timeout`.
-fn wait(signals: &Signals, control: &UnixListener, timeout: Duration) {
+/// Waits for a signal or a control request, at most `timeout`.
+fn wait(signals: &Signals, control: &ServiceSocket, timeout: Duration) {
     let mut fds = [
         PollFd::new(signals.as_fd(), PollFlags::POLLIN),
         PollFd::new(control.as_fd(), PollFlags::POLLIN),

@@ -7,15 +7,15 @@ mod requests;
 
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use zeus_ipc::socket::{ReplyTo, ServiceSocket};
 
-use super::control::{self, Response};
+use super::control::Response;
 use crate::app::{Prepared, PreparedService};
 use crate::config::SchedulerConfig;
 use crate::event::{Event, EventBus};
@@ -90,10 +90,10 @@ pub(super) struct Supervisor {
     catalog: Arc<Catalog>,
     services: Vec<Managed>,
     signals: Signals,
-    control: UnixListener,
+    control: ServiceSocket,
     events: EventBus,
-    /// Clients waiting for a stop to finish: (service or all, connection).
-    waiters: Vec<(Option<String>, UnixStream)>,
+    /// Clients waiting for a stop to finish: (service or all, where to answer).
+    waiters: Vec<(Option<String>, ReplyTo)>,
     stopping_all: bool,
     /// The instance lock's descriptor, closed in every scheduler.
     lock_fd: RawFd,
@@ -105,7 +105,7 @@ impl Supervisor {
         catalog: Arc<Catalog>,
         services: Vec<Managed>,
         signals: Signals,
-        control: UnixListener,
+        control: ServiceSocket,
         events: EventBus,
         lock_fd: RawFd,
     ) -> Self {
@@ -166,8 +166,8 @@ impl Supervisor {
             tracing::info!("no service left running");
         }
         tracing::info!("manager exiting");
-        for (_, conn) in self.waiters.drain(..) {
-            control::write_response(&conn, &Response::ok("stopped"));
+        for (_, to) in std::mem::take(&mut self.waiters) {
+            self.answer(&to, &Response::ok("stopped"));
         }
     }
 
@@ -211,13 +211,14 @@ impl Supervisor {
 
     /// Descriptors a scheduler must not keep: the manager's own and other services' sockets.
     fn fds_to_close(&self, keep: usize) -> Vec<RawFd> {
-        let mut fds = vec![self.signals_fd(), self.control.as_raw_fd(), self.lock_fd];
+        use std::os::fd::AsFd;
+        let control = self.control.as_fd().as_raw_fd();
+        let mut fds = vec![self.signals_fd(), control, self.lock_fd];
         for (j, s) in self.services.iter().enumerate() {
             if j != keep {
                 fds.extend(s.listeners.iter().map(AsRawFd::as_raw_fd));
             }
         }
-        fds.extend(self.waiters.iter().map(|(_, c)| c.as_raw_fd()));
         fds
     }
 
@@ -316,8 +317,8 @@ impl Supervisor {
             .drain(..)
             .partition(|(w, _)| w.as_deref() == Some(&name));
         self.waiters = rest;
-        for (_, conn) in done {
-            control::write_response(&conn, &Response::ok(format!("service {name} stopped")));
+        for (_, to) in done {
+            self.answer(&to, &Response::ok(format!("service {name} stopped")));
         }
     }
 

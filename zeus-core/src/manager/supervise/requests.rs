@@ -1,76 +1,91 @@
 //! Control-socket requests to the manager (`zeus stop`, `list`, `reload`, `reopen-logs`,
-//! ping): each answered on its connection, a stop only once it is done.
-
-use std::os::unix::net::UnixStream;
+//! ping): each answered with one datagram, a stop only once it is done.
 
 use nix::sys::signal::{kill, Signal};
+
+use zeus_ipc::socket::ReplyTo;
 
 use super::super::control::{self, Request, Response};
 use super::{State, Supervisor};
 
 impl Supervisor {
     pub(super) fn serve_control(&mut self) {
-        while let Ok((conn, _)) = self.control.accept() {
-            let req = match control::read_request(&conn) {
+        let mut buf = vec![0; control::MAX_REQUEST];
+        loop {
+            let incoming = match self.control.next_request(&mut buf) {
+                Ok(Some(r)) => r,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("control socket: {e}");
+                    return;
+                }
+            };
+            let to = incoming.from;
+            let req = match control::parse_request(&buf[..incoming.len], incoming.truncated) {
                 Ok(r) => r,
                 Err(e) => {
-                    control::write_response(&conn, &Response::err(e));
+                    self.answer(&to, &Response::err(e));
                     continue;
                 }
             };
             match req {
-                Request::Ping => control::write_response(
-                    &conn,
+                Request::Ping => self.answer(
+                    &to,
                     &Response::ok(format!("zeus {}", env!("CARGO_PKG_VERSION"))),
                 ),
                 Request::List { service } => {
                     let mut r = Response::ok("effective configuration");
                     r.entries = self.prepared.entries(service.as_deref());
-                    control::write_response(&conn, &r);
+                    self.answer(&to, &r);
                 }
                 Request::ReopenLogs => {
                     let resp = match self.reopen_logs("reopen-logs") {
                         Ok(msg) => Response::ok(msg),
                         Err(e) => Response::err(e),
                     };
-                    control::write_response(&conn, &resp);
+                    self.answer(&to, &resp);
                 }
                 Request::Reload { service } => {
                     let resp = match self.reload(service.as_deref()) {
                         Ok(msg) => Response::ok(msg),
                         Err(e) => Response::err(e),
                     };
-                    control::write_response(&conn, &resp);
+                    self.answer(&to, &resp);
                 }
                 Request::Stop { service: None } => {
                     tracing::info!("stop requested from the command line");
-                    self.waiters.push((None, conn));
+                    self.waiters.push((None, to));
                     self.stop_all();
                 }
                 Request::Stop {
                     service: Some(name),
-                } => self.stop_one(name, conn),
+                } => self.stop_one(name, to),
             }
         }
     }
 
-    pub(super) fn stop_one(&mut self, name: String, conn: UnixStream) {
+    /// Answers one control client.
+    pub(super) fn answer(&self, to: &ReplyTo, resp: &Response) {
+        control::write_response(&self.control, to, resp);
+    }
+
+    pub(super) fn stop_one(&mut self, name: String, to: ReplyTo) {
         let Some(i) = self.services.iter().position(|s| s.name == name) else {
             let running: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
             let msg = format!(
                 "service {name} is not running here (running: {})",
                 running.join(", ")
             );
-            return control::write_response(&conn, &Response::err(msg));
+            return self.answer(&to, &Response::err(msg));
         };
         if matches!(self.services[i].state, State::Stopped) {
-            return control::write_response(
-                &conn,
+            return self.answer(
+                &to,
                 &Response::err(format!("service {name} is already stopped")),
             );
         }
         tracing::info!("stopping service {name} (requested from the command line)");
-        self.waiters.push((Some(name), conn));
+        self.waiters.push((Some(name), to));
         self.stop(i);
     }
 

@@ -19,6 +19,8 @@
 //!   of its process already waiting that way (they share the socket's timeout) waits with
 //!   `poll` instead; so does a receive into a buffer shorter than the largest message, which
 //!   must peek at the next datagram's length first.
+//! - The same datagram sockets carry requests and replies between a service and clients it
+//!   did not fork ([`ServiceSocket`], [`request`]): zeus's control socket.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -38,6 +40,9 @@ use crate::deadline::{wait_fd, Deadline};
 use crate::error::{CreateError, OpenError, RecvError, SendError};
 use crate::name::{IpcName, OwnedFiles};
 use crate::sys;
+
+mod service;
+pub use service::{request, ReplyError, ReplyTo, Request, ServiceSocket};
 
 const ADAPTER: IpcAdapter = IpcAdapter::Socket;
 /// `sizeof(sun_path)` minus the terminating NUL.
