@@ -248,10 +248,11 @@ pub enum IpcAdapter {
 
 impl IpcAdapter {
     /// Every concrete adapter, in the order `auto` tries them. mmap first: in
-    /// `benches/ipc.rs` its cross-CPU round trip is ~25x and its 64-byte throughput ~8x the
-    /// others'. Then socket, which also carries large messages and needs no kernel IPC
-    /// limit raised; fifo and sysv are about as fast but cap messages at 4092 bytes and
-    /// `kernel.msgmax`.
+    /// `benches/ipc.rs` its cross-CPU round trip is ~5-30x and its 64-byte throughput ~15x
+    /// the others'. Then socket, which also carries large messages and needs no kernel IPC
+    /// limit raised; fifo and sysv cap messages at 4092 bytes and `kernel.msgmax` (their
+    /// waiting receives, which spin first, answer a ping-pong sooner than socket's, but
+    /// zeus's runtime only polls its channel).
     pub const AUTO_ORDER: [IpcAdapter; 4] = [
         IpcAdapter::Mmap,
         IpcAdapter::Socket,

@@ -28,15 +28,16 @@
 //! | [`IpcAdapter`] | module     | mechanism                                   | max message            | peer death seen by              |
 //! |----------------|------------|---------------------------------------------|------------------------|---------------------------------|
 //! | `mmap`         | [`mmap`]   | ring per mailbox in `/dev/shm`, futex wake   | any (one slot each)    | pid in the segment header        |
-//! | `socket`       | [`socket`] | Unix datagram socket per mailbox            | capacity (`SO_SNDBUF`) | `ECONNREFUSED`, pid              |
+//! | `socket`       | [`socket`] | Unix datagram socket per mailbox (and the control socket's [`socket::ServiceSocket`]) | capacity (`SO_SNDBUF`) | `ECONNREFUSED`, pid |
 //! | `fifo`         | [`fifo`]   | named pipe per mailbox, length-prefixed     | 4092 (`PIPE_BUF` − 4)  | EOF, `EPIPE`, pid                |
 //! | `sysv`         | [`sysv`]   | 2 message queues (type = mailbox), futex wake | `kernel.msgmax`     | semaphore `GETPID`, `EIDRM`      |
 //!
 //! # `auto`
 //!
 //! [`IpcAdapter::Auto`] (the default `ipc_adapter`) tries [`IpcAdapter::AUTO_ORDER`] (mmap,
-//! socket, fifo, sysv: fastest first, then by how few limits they have; numbers in
-//! `benches/README.md`) and keeps the first whose creation succeeds. It moves on only when the
+//! by far the fastest, then socket, fifo, sysv by how few limits they have: message size,
+//! kernel queue limits; numbers in `benches/README.md`) and keeps the first whose creation
+//! succeeds. It moves on only when the
 //! platform refuses the mechanism (no `/dev/shm`, `ENOSYS`, `EACCES`, a kernel limit below the
 //! request, a socket path too long), not when the request itself is wrong (a taken name, bad
 //! options). [`Channel::adapter`] tells which one was chosen.
