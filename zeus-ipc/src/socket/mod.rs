@@ -20,7 +20,11 @@
 //!   `poll` instead; so does a receive into a buffer shorter than the largest message, which
 //!   must peek at the next datagram's length first.
 //! - The same datagram sockets carry requests and replies between a service and clients it
-//!   did not fork ([`ServiceSocket`], [`request`]): zeus's control socket.
+//!   did not fork ([`ServiceSocket`], [`request`]): zeus's control socket. The service reads
+//!   requests without blocking and answers each from a socket of its own (a datagram in a
+//!   receiver's queue is charged to its sender's send buffer: clients that ask and never
+//!   read would otherwise stop every later reply); a client takes a reply only from a
+//!   process of the user owning the service's socket file (`SCM_CREDENTIALS`).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;

@@ -71,7 +71,7 @@ pub enum ReplyError {
     NotTaken(#[source] std::io::Error),
 }
 
-/// A service's socket: see the [module docs](self).
+/// A service's socket: see the [`socket` module docs](crate::socket).
 #[derive(Debug)]
 pub struct ServiceSocket {
     fd: OwnedFd,
