@@ -625,9 +625,11 @@ mod tests {
 
     #[test]
     fn copies_round_trip_every_tail_length() {
-        let words: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
-        for len in 0..=32 {
-            let src: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(7) ^ 0x5a).collect();
+        // Whole 64-byte blocks, then whole words, then a partial word: every mix up to 4 blocks.
+        let words: Vec<AtomicU64> = (0..32).map(|_| AtomicU64::new(0)).collect();
+        for len in 0..=256 {
+            // A pattern per length, so that a word left over from the previous length shows.
+            let src: Vec<u8> = (0..len).map(|b| ((b * 7 + len) as u8) ^ 0x5a).collect();
             copy_in(&words, &src);
             let mut dst = vec![0u8; len];
             copy_out(&words, &mut dst);
