@@ -96,10 +96,12 @@ impl Channel for AnyChannel {
         dispatch!(self, c => c.max_message_size())
     }
 
+    #[inline]
     fn send(&self, to: Mailbox, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         dispatch!(self, c => c.send(to, msg, timeout))
     }
 
+    #[inline]
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         dispatch!(self, c => c.recv(buf, timeout))
     }

@@ -160,6 +160,7 @@ pub(crate) fn check_mailbox(mailbox: Mailbox, workers: u32) -> Result<(), OpenEr
 }
 
 /// The send-side checks every adapter shares: the mailbox exists, the message fits.
+#[inline]
 pub(crate) fn check_send(
     to: Mailbox,
     len: usize,

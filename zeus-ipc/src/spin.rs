@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 /// This thread's CPU + 1, or 0 when unknown (`sched_getcpu` is a vDSO/rseq read, no
 /// system call).
+#[inline]
 pub(crate) fn cpu_tag() -> u32 {
-    nix::sched::sched_getcpu().map_or(0, |cpu| cpu as u32 + 1)
+    crate::sys::current_cpu().map_or(0, |cpu| cpu + 1)
 }
 
 /// Busy-polls `attempt` for at most `budget` (`pauses` spin-loop hints between two

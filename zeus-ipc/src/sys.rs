@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-use crate::mmap::layout::{RingHeader, SegmentHeader, SlotHeader};
+use crate::mmap::layout::{RingHeader, SegmentHeader};
 
 // ---------------------------------------------------------------------------------------------
 // Process identity
@@ -37,11 +37,19 @@ extern "C" fn forget_pid_in_child() {
 
 /// This process's pid, without a system call on the fast path (the receive path records it
 /// on every call, and `getpid` is a real syscall in glibc ≥ 2.25).
+#[inline]
 pub(crate) fn current_pid() -> i32 {
     let cached = PID.load(Ordering::Relaxed);
     if cached != 0 {
         return cached;
     }
+    learn_pid()
+}
+
+/// [`current_pid`] the first time (and after a `fork`).
+#[cold]
+#[inline(never)]
+fn learn_pid() -> i32 {
     ATFORK.call_once(|| {
         // SAFETY: registers a child handler that only performs an atomic store; it never
         // unregisters, and the function it points to lives for the whole program.
@@ -53,6 +61,17 @@ pub(crate) fn current_pid() -> i32 {
         PID.store(pid, Ordering::Relaxed);
     }
     pid
+}
+
+/// This thread's CPU, `None` when unknown. glibc reads it from the thread's `rseq` area (no
+/// system call). Called directly rather than through `nix`, whose wrapper is a call frame of
+/// its own: every mmap `send` and `recv` asks.
+#[inline]
+pub(crate) fn current_cpu() -> Option<u32> {
+    // SAFETY: `sched_getcpu` takes no argument and writes no memory of ours; it returns -1
+    // (errno set) when it cannot tell.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).ok()
 }
 
 /// Whether `pid` names a live process. Zombies count as dead: a process that exited but was
@@ -167,8 +186,6 @@ pub(crate) unsafe trait SharedPod: Sync {}
 unsafe impl SharedPod for SegmentHeader {}
 // SAFETY: as above: `#[repr(C, align(64))]`, atomics and arrays of atomics only.
 unsafe impl SharedPod for RingHeader {}
-// SAFETY: as above: `#[repr(C)]`, four atomics, no padding.
-unsafe impl SharedPod for SlotHeader {}
 // SAFETY: as above: `#[repr(C, align(64))]`, AtomicU32s and an array of them only (see
 // sysv/wait.rs, whose const assert pins the size).
 unsafe impl SharedPod for crate::sysv::wait::WaitLine {}
@@ -200,6 +217,29 @@ impl SharedMap {
         // bit pattern and only mutated through atomics, so a shared reference is sound even
         // while other processes write the same bytes.
         Some(unsafe { &*ptr })
+    }
+
+    /// [`SharedMap::view`] of an offset it accepted before, without checking it again.
+    ///
+    /// # Safety
+    ///
+    /// `self.view::<T>(offset)` returned `Some` (on this very map).
+    pub(crate) unsafe fn view_unchecked<T: SharedPod>(&self, offset: usize) -> &T {
+        // SAFETY: the caller's contract: `view` found `offset..offset + size_of::<T>()` inside
+        // this mapping and aligned for T, and a mapping never moves or shrinks; the rest of
+        // `view`'s argument holds unchanged.
+        unsafe { &*self.map.as_ptr().wrapping_add(offset).cast::<T>() }
+    }
+
+    /// [`SharedMap::words`] of a range it accepted before, without checking it again.
+    ///
+    /// # Safety
+    ///
+    /// `self.words(offset, count)` returned `Some` (on this very map).
+    pub(crate) unsafe fn words_unchecked(&self, offset: usize, count: usize) -> &[AtomicU64] {
+        // SAFETY: the caller's contract: `words` found the range inside this mapping and
+        // 8-byte aligned, and a mapping never moves or shrinks; the rest as in `words`.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().wrapping_add(offset).cast(), count) }
     }
 
     /// `count` atomic words at `offset` (8-byte aligned), or `None` when out of bounds.

@@ -39,6 +39,7 @@ impl Bell {
 impl Segment {
     /// After a message to `to` was published: wakes its parked receivers (futex) and, for
     /// the hub's mailbox, rings the bell if the hub sleeps on it.
+    #[inline]
     pub(super) fn wake_receivers(&self, to: Mailbox, h: &RingHeader) {
         wake(&h.data_futex, &h.receivers_parked);
         if let (true, Some(bell)) = (to.is_hub(), &self.bell) {

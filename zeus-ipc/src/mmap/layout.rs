@@ -4,7 +4,7 @@
 //! ```text
 //! 0        SegmentHeader   magic "zeusring", layout version, geometry, hub pid   (128 B)
 //! 128      ring 0 (hub)    RingHeader: head | recv lock, next | tail | wait words  (4 × 128 B)
-//!          slot 0..n-1     SlotHeader (seq, claim, len) + payload, stride = 128·k
+//!          slot 0..n-1     3 header words (seq, claim, len) + payload words, stride = 128·k
 //! 128+R    ring 1 (worker 1) ...
 //! ```
 //!
@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// `b"zeusring"`: says that a segment was laid out by this module.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"zeusring");
 /// Bumped on any change of the structs below or of the ring protocol.
-pub(crate) const VERSION: u32 = 6;
+pub(crate) const VERSION: u32 = 7;
 
 /// The unit of placement: a pair of 64-byte cache lines (see the module docs).
 const PAIR: usize = 128;
@@ -94,23 +94,22 @@ pub(crate) struct RingHeader {
     _pad_wait: [AtomicU32; 24],
 }
 
-/// Header of one slot, written only by producers; the payload follows as 8-byte words.
-#[repr(C)]
-#[derive(Debug)]
-pub(crate) struct SlotHeader {
-    /// Position published last (plus one), minus the slot index (so zero is the initial
-    /// state).
-    pub(crate) seq: AtomicU64,
-    /// Pid of the producer that reserved the slot (high half) and the position's low 32 bits.
-    pub(crate) claim: AtomicU64,
-    /// Payload length, or [`super::ring::SKIP`] for a slot reclaimed from a dead writer.
-    pub(crate) len: AtomicU32,
-    _pad: AtomicU32,
-}
+/// A slot is a run of 8-byte atomic words, written only by producers: three header words,
+/// then the payload. Version 7 made the slot header words (it was a struct with a 32-bit
+/// `len` and padding, at the same offsets), so that a ring is one checked slice of words
+/// and finding a slot is an index, not two checked views per message. In order:
+///
+/// - `seq`: position published last (plus one), minus the slot index (so zero is the
+///   initial state);
+/// - `claim`: pid of the producer that reserved the slot (high half) and the position's low
+///   32 bits;
+/// - `len`: payload length, or [`super::ring::SKIP`] for a slot reclaimed from a dead writer.
+pub(crate) const SLOT_HEADER_WORDS: usize = 3;
+/// Bytes of a slot's header.
+pub(crate) const SLOT_HEADER: usize = SLOT_HEADER_WORDS * 8;
 
 const _: () = assert!(size_of::<SegmentHeader>() == PAIR && align_of::<SegmentHeader>() == PAIR);
 const _: () = assert!(size_of::<RingHeader>() == 4 * PAIR && align_of::<RingHeader>() == PAIR);
-const _: () = assert!(size_of::<SlotHeader>() == 24 && align_of::<SlotHeader>() == 8);
 
 /// Largest segment we agree to create (address space and tmpfs are not free).
 pub(crate) const MAX_SEGMENT: usize = 1 << 30;
@@ -130,7 +129,7 @@ impl Layout {
     /// Slots hold `max_message` bytes; a ring gets `capacity / stride` slots rounded down to a
     /// power of two, at least 2. `Err` names the limit that was hit.
     pub(crate) fn new(workers: u32, max_message: usize, capacity: usize) -> Result<Self, usize> {
-        let slot_stride = (size_of::<SlotHeader>() + max_message).next_multiple_of(PAIR);
+        let slot_stride = (SLOT_HEADER + max_message).next_multiple_of(PAIR);
         let fit = (capacity / slot_stride).max(2);
         let slots = if fit.is_power_of_two() {
             fit
@@ -167,8 +166,7 @@ impl Layout {
         let slots = h.slots.load(Acquire) as usize;
         let stride = h.slot_stride.load(Acquire) as usize;
         let max = h.max_message.load(Acquire) as usize;
-        if !slots.is_power_of_two() || stride % PAIR != 0 || stride < max + size_of::<SlotHeader>()
-        {
+        if !slots.is_power_of_two() || stride % PAIR != 0 || stride < max + SLOT_HEADER {
             return None;
         }
         let layout = Self::with(h.workers.load(Acquire), slots, stride, max).ok()?;
@@ -180,14 +178,9 @@ impl Layout {
         size_of::<SegmentHeader>() + index as usize * self.ring_len
     }
 
-    /// Offset of slot `slot` of the ring at `ring_offset`.
-    pub(crate) fn slot_offset(&self, ring_offset: usize, slot: usize) -> usize {
-        ring_offset + size_of::<RingHeader>() + slot * self.slot_stride
-    }
-
-    /// Payload words per slot.
-    pub(crate) fn payload_words(&self) -> usize {
-        (self.slot_stride - size_of::<SlotHeader>()) / 8
+    /// Offset of the first slot of the ring at `ring_offset`.
+    pub(crate) fn slots_offset(&self, ring_offset: usize) -> usize {
+        ring_offset + size_of::<RingHeader>()
     }
 }
 
@@ -204,7 +197,7 @@ mod tests {
         assert_eq!(l.total_len, 128 + 4 * (512 + 512 * 128));
         assert_eq!(l.ring_offset(2) % 128, 0);
         assert_eq!(Layout::new(0, 4000, 64 * 1024).unwrap().slot_stride, 4096);
-        assert!(l.payload_words() * 8 >= 64);
+        assert!(l.slot_stride - SLOT_HEADER >= 64);
         let tiny = Layout::new(0, 4000, 4000).unwrap();
         assert_eq!(tiny.slots, 2);
         assert_eq!(Layout::new(4096, 1 << 20, 1 << 30), Err(MAX_SEGMENT));

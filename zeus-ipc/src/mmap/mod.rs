@@ -57,7 +57,7 @@ use crate::name::{IpcName, OwnedFiles, SHM_DIR};
 use crate::spin::{cpu_tag, spin};
 use crate::sys::{self, SharedMap};
 use layout::{Layout, SegmentHeader, MAGIC, VERSION};
-use ring::{PopError, Ring};
+use ring::{PopError, Ring, RingPlace};
 
 const ADAPTER: IpcAdapter = IpcAdapter::Mmap;
 
@@ -65,6 +65,8 @@ const ADAPTER: IpcAdapter = IpcAdapter::Mmap;
 struct Segment {
     map: SharedMap,
     layout: Layout,
+    /// Every mailbox's ring in `map`, checked once ([`Segment::new`] alone fills it).
+    rings: Box<[RingPlace]>,
     hub_pid: i32,
     spin: Duration,
     /// The hub mailbox's doorbell for `poll` (see `bell.rs`); `None` in a process that
@@ -73,9 +75,36 @@ struct Segment {
 }
 
 impl Segment {
+    /// `None` if some mailbox's ring does not fit the mapping.
+    fn new(
+        map: SharedMap,
+        layout: Layout,
+        hub_pid: i32,
+        spin: Duration,
+        bell: Option<bell::Bell>,
+    ) -> Option<Self> {
+        let rings = (0..=layout.workers)
+            .map(|index| RingPlace::new(&map, &layout, index))
+            .collect::<Option<_>>()?;
+        Some(Self {
+            map,
+            layout,
+            rings,
+            hub_pid,
+            spin,
+            bell,
+        })
+    }
+
+    /// The ring of `mailbox`, which the caller checked against the layout.
+    #[inline]
     fn ring(&self, mailbox: Mailbox) -> Ring<'_> {
-        Ring::new(&self.map, &self.layout, mailbox.index())
-            .expect("invariant: every mailbox's ring lies inside the mapping")
+        let place = self
+            .rings
+            .get(mailbox.index() as usize)
+            .expect("invariant: mailboxes are checked against the layout");
+        // SAFETY: `Segment::new` made every place for `self.map`, and neither changes after.
+        unsafe { place.ring(&self.map) }
     }
 }
 
@@ -110,11 +139,14 @@ fn pop_once(
     match ring.pop(buf, me, cpu) {
         Ok(len) => Some(Ok(len)),
         Err(PopError::Empty) => None,
-        Err(PopError::TooSmall { needed }) => Some(Err(RecvError::BufferTooSmall {
-            needed,
-            len: buf.len(),
-        })),
+        Err(PopError::TooSmall { needed }) => Some(Err(too_small(needed, buf.len()))),
     }
+}
+
+/// The error of a receive whose buffer (`len` bytes) is shorter than the next message.
+#[cold]
+fn too_small(needed: usize, len: usize) -> RecvError {
+    RecvError::BufferTooSmall { needed, len }
 }
 
 /// First futex wait of a park; each further one doubles, up to the liveness period. It
@@ -137,6 +169,7 @@ pub(super) fn announce(parked: &AtomicU32) {
 /// Wakes the waiters of `word` if any announced itself in `parked`. Deliberately without a
 /// StoreLoad fence (see the module docs); the compiler fence keeps the check after the
 /// publication in program order, which keeps the racy window to the store buffer's drain.
+#[inline]
 fn wake(word: &AtomicU32, parked: &AtomicU32) {
     compiler_fence(Ordering::SeqCst);
     if parked.load(Ordering::Relaxed) != 0 {
@@ -178,6 +211,67 @@ impl MmapChannel {
             .store(layout.total_len as u64, Ordering::Relaxed);
         header.magic.store(MAGIC, Ordering::Release);
         Some(())
+    }
+
+    /// The rest of a `send` whose first attempt found the ring full (out of line, so that
+    /// the fast path stays a few instructions): fails at once without a timeout, else spins,
+    /// then parks.
+    #[cold]
+    #[inline(never)]
+    fn send_wait(
+        &self,
+        to: Mailbox,
+        msg: &[u8],
+        timeout: Duration,
+        (me, cpu): (i32, u32),
+    ) -> Result<(), SendError> {
+        if timeout.is_zero() {
+            return Err(SendError::Full(to));
+        }
+        // Made again rather than passed: a `Ring` the fast path hands on must live in memory.
+        let ring = &self.segment.ring(to);
+        let h = ring.header;
+        let mut deadline = Deadline::new(timeout);
+        let budget = self.segment.spin.min(timeout);
+        let peer = h.receiver_cpu.load(Ordering::Relaxed);
+        // A full ring drains at the consumer's pace: polling `head` less often leaves its
+        // line to the consumer instead of pulling it across on every attempt.
+        let batch = ring.batch();
+        let room = || ring.push_with_spare(msg, me, cpu, batch).then_some(());
+        if spin(budget, (peer, cpu), SEND_PAUSES, room).is_some() {
+            self.segment.wake_receivers(to, h);
+            return Ok(());
+        }
+        self.park_send(ring, to, msg, &mut deadline)
+    }
+
+    /// The rest of a `recv` whose first attempt found the ring empty (out of line, as
+    /// [`MmapChannel::send_wait`]): spins, then parks. `who` is our pid and CPU + 1.
+    #[cold]
+    #[inline(never)]
+    fn recv_wait(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+        (me, cpu): (i32, u32),
+    ) -> Result<usize, RecvError> {
+        if timeout.is_zero() {
+            return Err(RecvError::Empty(self.mailbox));
+        }
+        let ring = &self.segment.ring(self.mailbox);
+        let h = ring.header;
+        let peer = h.sender_cpu.load(Ordering::Relaxed);
+        let outcome = spin(self.segment.spin.min(timeout), (peer, cpu), 1, || {
+            pop_once(ring, buf, (me, cpu))
+        });
+        match outcome {
+            Some(Ok(len)) => {
+                wake(&h.space_futex, &h.senders_parked);
+                Ok(len)
+            }
+            Some(Err(e)) => Err(e),
+            None => self.park_recv(ring, buf, timeout, (me, cpu)),
+        }
     }
 
     fn park_send(
@@ -319,13 +413,18 @@ impl Channel for MmapChannel {
             value: opts.max_message_size,
             reason: "does not fit the segment header",
         })?;
-        let segment = Segment {
+        let segment = Segment::new(
             map,
             layout,
-            hub_pid: sys::current_pid(),
-            spin: opts.spin,
-            bell: bell::Bell::new(),
-        };
+            sys::current_pid(),
+            opts.spin,
+            bell::Bell::new(),
+        )
+        .ok_or(CreateError::InvalidOptions {
+            field: "max_message_size",
+            value: opts.max_message_size,
+            reason: "does not fit the segment",
+        })?;
         Ok(Self::bound(Mailbox::HUB, Arc::new(segment), Some(owner)))
     }
 
@@ -350,38 +449,25 @@ impl Channel for MmapChannel {
         self.segment.layout.max_message
     }
 
+    #[inline]
     fn send(&self, to: Mailbox, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         let layout = &self.segment.layout;
         check_send(to, msg.len(), layout.workers, layout.max_message)?;
         let ring = self.segment.ring(to);
-        let h = ring.header;
         let (me, cpu) = (sys::current_pid(), cpu_tag());
         // A sender that may wait leaves the consumers' `head` alone while its cached copy
-        // says the ring is full (see `Ring::push_cached`), and reads it in the spin below.
+        // says the ring is full (see `Ring::push_cached`), and reads it in the spin of
+        // `send_wait`.
         let pushed = if timeout.is_zero() {
             ring.push(msg, me, cpu)
         } else {
             ring.push_cached(msg, me, cpu)
         };
         if pushed {
-            self.segment.wake_receivers(to, h);
+            self.segment.wake_receivers(to, ring.header);
             return Ok(());
         }
-        if timeout.is_zero() {
-            return Err(SendError::Full(to));
-        }
-        let mut deadline = Deadline::new(timeout);
-        let budget = self.segment.spin.min(timeout);
-        let peer = h.receiver_cpu.load(Ordering::Relaxed);
-        // A full ring drains at the consumer's pace: polling `head` less often leaves its
-        // line to the consumer instead of pulling it across on every attempt.
-        let batch = ring.batch();
-        let room = || ring.push_with_spare(msg, me, cpu, batch).then_some(());
-        if spin(budget, (peer, cpu), SEND_PAUSES, room).is_some() {
-            self.segment.wake_receivers(to, h);
-            return Ok(());
-        }
-        self.park_send(&ring, to, msg, &mut deadline)
+        self.send_wait(to, msg, timeout, (me, cpu))
     }
 
     fn grant(&self, uid: u32, gid: u32) -> std::io::Result<()> {
@@ -393,28 +479,19 @@ impl Channel for MmapChannel {
         Ok(())
     }
 
+    #[inline]
     fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, RecvError> {
         let ring = self.segment.ring(self.mailbox);
-        let h = ring.header;
         let me = sys::current_pid();
         ring.register_receiver(me);
         let cpu = cpu_tag();
-        let outcome = pop_once(&ring, buf, (me, cpu)).or_else(|| {
-            if timeout.is_zero() {
-                return Some(Err(RecvError::Empty(self.mailbox)));
-            }
-            let peer = h.sender_cpu.load(Ordering::Relaxed);
-            spin(self.segment.spin.min(timeout), (peer, cpu), 1, || {
-                pop_once(&ring, buf, (me, cpu))
-            })
-        });
-        match outcome {
-            Some(Ok(len)) => {
-                wake(&h.space_futex, &h.senders_parked);
+        match ring.pop(buf, me, cpu) {
+            Ok(len) => {
+                wake(&ring.header.space_futex, &ring.header.senders_parked);
                 Ok(len)
             }
-            Some(Err(e)) => Err(e),
-            None => self.park_recv(&ring, buf, timeout, (me, cpu)),
+            Err(PopError::Empty) => self.recv_wait(buf, timeout, (me, cpu)),
+            Err(PopError::TooSmall { needed }) => Err(too_small(needed, buf.len())),
         }
     }
 }

@@ -66,13 +66,8 @@ impl MmapChannel {
             .ok_or_else(|| incompatible("geometry does not match the file size"))?;
         let hub_pid = header.hub_pid.load(Ordering::Acquire);
         check_mailbox(mailbox, layout.workers)?;
-        let segment = Segment {
-            map,
-            layout,
-            hub_pid,
-            spin: ChannelOptions::default().spin,
-            bell: None,
-        };
+        let segment = Segment::new(map, layout, hub_pid, ChannelOptions::default().spin, None)
+            .ok_or_else(|| incompatible("geometry does not fit the mapping"))?;
         Ok(Self::bound(mailbox, Arc::new(segment), None))
     }
 }

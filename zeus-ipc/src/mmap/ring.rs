@@ -46,11 +46,11 @@
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
-use super::layout::{Layout, RingHeader, SlotHeader};
+use super::layout::{Layout, RingHeader, SLOT_HEADER, SLOT_HEADER_WORDS};
 use crate::sys::{self, SharedMap};
 
 /// `len` of a slot reclaimed from a dead producer: consumers skip it.
-pub(crate) const SKIP: u32 = u32::MAX;
+pub(crate) const SKIP: u64 = u32::MAX as u64;
 
 /// Why nothing was taken from the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,7 @@ const PUBLISH_MAX: u64 = 64;
 struct RecvLock<'a>(&'a AtomicI32);
 
 impl Drop for RecvLock<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Release: our moves of `head` happen before the next holder reads it.
         self.0.store(0, Ordering::Release);
@@ -87,9 +88,11 @@ impl Drop for RecvLock<'_> {
 #[derive(Debug)]
 pub(crate) struct Ring<'a> {
     pub(crate) header: &'a RingHeader,
-    map: &'a SharedMap,
-    layout: &'a Layout,
-    offset: usize,
+    /// Every slot's words, checked against the mapping once, when the view is made: finding
+    /// a slot is then an index (see [`Ring::slot`]).
+    slots: &'a [AtomicU64],
+    /// Words from one slot to the next (header and payload).
+    stride: usize,
     mask: u64,
     /// How many slots the consumer takes before it hands them back (see the module docs).
     publish_every: u64,
@@ -100,10 +103,20 @@ pub(crate) struct Ring<'a> {
 const PREFETCH_AHEAD: u64 = 2;
 
 /// The first payload word in a slot's second cache line.
-const SECOND_LINE_WORD: usize = (64 - std::mem::size_of::<SlotHeader>()) / 8;
+const SECOND_LINE_WORD: usize = (64 - SLOT_HEADER) / 8;
+
+/// One slot's words (see [`super::layout::SLOT_HEADER_WORDS`]).
+#[derive(Debug)]
+struct Slot<'a> {
+    seq: &'a AtomicU64,
+    claim: &'a AtomicU64,
+    len: &'a AtomicU64,
+    payload: &'a [AtomicU64],
+}
 
 /// A slot's claim: who reserved it (pid) for which position (its low 32 bits, enough to tell
 /// this lap's claim from an older one's).
+#[inline]
 fn claim(pid: i32, pos: u64) -> u64 {
     (u64::from(pid as u32) << 32) | (pos & 0xffff_ffff)
 }
@@ -122,68 +135,104 @@ const _: () = assert!(SECOND_LINE_WORD * 8 < ATOMIC_PREFIX && ATOMIC_PREFIX < BU
 /// copied word by word kept about ten cache-line misses in flight, and the consumer spent its
 /// time waiting for lines from the producer's CPU (one-way 64 KiB 4.5-6.8 GiB/s against
 /// 7.7-8.7 GiB/s by `memcpy` in the same runs, see benches/README.md).
+#[inline]
 fn copy_in(words: &[AtomicU64], src: &[u8]) {
     if src.len() > BULK {
-        if let (Some((prefix, rest)), Some(bulk)) = (
-            src.split_at_checked(ATOMIC_PREFIX),
-            words.get(ATOMIC_PREFIX / 8..),
-        ) {
-            copy_words_in(words, prefix);
-            // SAFETY: the producer owns this slot from reserving it (`push_with`'s CAS on
-            // `tail`) to publishing it (the release store of `seq` after this copy); no
-            // consumer reads it before, none reads these words speculatively (only the
-            // prefix), and no producer reserves it again before `head` passes it.
-            unsafe { sys::copy_to_shared(bulk, rest) };
-            return;
-        }
+        return copy_bulk_in(words, src);
+    }
+    copy_words_in(words, src);
+}
+
+#[inline(never)]
+fn copy_bulk_in(words: &[AtomicU64], src: &[u8]) {
+    if let (Some((prefix, rest)), Some(bulk)) = (
+        src.split_at_checked(ATOMIC_PREFIX),
+        words.get(ATOMIC_PREFIX / 8..),
+    ) {
+        copy_words_in(words, prefix);
+        // SAFETY: the producer owns this slot from reserving it (`push_with`'s CAS on
+        // `tail`) to publishing it (the release store of `seq` after this copy); no
+        // consumer reads it before, none reads these words speculatively (only the
+        // prefix), and no producer reserves it again before `head` passes it.
+        unsafe { sys::copy_to_shared(bulk, rest) };
+        return;
     }
     copy_words_in(words, src);
 }
 
 /// Copies a slot's payload into `dst`, as [`copy_in`] wrote it.
+#[inline]
 fn copy_out(words: &[AtomicU64], dst: &mut [u8]) {
     if dst.len() > BULK {
-        if let (Some((prefix, rest)), Some(bulk)) = (
-            dst.split_at_mut_checked(ATOMIC_PREFIX),
-            words.get(ATOMIC_PREFIX / 8..),
-        ) {
-            copy_words_out(words, prefix);
-            // SAFETY: the caller holds the receivers' lock and acquired the slot's
-            // publication (`seq`); no producer writes the slot until `head` passes it, which
-            // this consumer does only after the copy (release store in `publish`).
-            unsafe { sys::copy_from_shared(bulk, rest) };
-            return;
-        }
+        return copy_bulk_out(words, dst);
+    }
+    copy_words_out(words, dst);
+}
+
+#[inline(never)]
+fn copy_bulk_out(words: &[AtomicU64], dst: &mut [u8]) {
+    if let (Some((prefix, rest)), Some(bulk)) = (
+        dst.split_at_mut_checked(ATOMIC_PREFIX),
+        words.get(ATOMIC_PREFIX / 8..),
+    ) {
+        copy_words_out(words, prefix);
+        // SAFETY: the caller holds the receivers' lock and acquired the slot's
+        // publication (`seq`); no producer writes the slot until `head` passes it, which
+        // this consumer does only after the copy (release store in `publish`).
+        unsafe { sys::copy_from_shared(bulk, rest) };
+        return;
     }
     copy_words_out(words, dst);
 }
 
 // Whole words go through fixed-size arrays, so each is one 8-byte load and one store (a
-// variable-length `copy_from_slice` per word would be a `memcpy` call each, 15x slower).
+// variable-length `copy_from_slice` per word would be a `memcpy` call each, 15x slower),
+// and whole 64-byte blocks through arrays of eight words, which the compiler unrolls
+// without a bounds check per word (a 64-byte message: 8 loads and 8 stores, no loop).
+#[inline]
 fn copy_words_in(words: &[AtomicU64], src: &[u8]) {
-    let mut chunks = src.chunks_exact(8);
+    let mut blocks = src.chunks_exact(64);
+    let mut done = 0;
+    for (dst, block) in words.chunks_exact(8).zip(&mut blocks) {
+        if let (Ok(dst), Ok(block)) = (dst.try_into(), block.try_into()) {
+            store_block(dst, block);
+        }
+        done += 8;
+    }
+    let (Some(words), tail) = (words.get(done..), blocks.remainder()) else {
+        return;
+    };
+    let mut chunks = tail.chunks_exact(8);
     for (word, chunk) in words.iter().zip(&mut chunks) {
         if let Ok(bytes) = <[u8; 8]>::try_from(chunk) {
             word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
         }
     }
     let rest = chunks.remainder();
-    if let (false, Some(word)) = (rest.is_empty(), words.get(src.len() / 8)) {
+    if let (false, Some(word)) = (rest.is_empty(), words.get(tail.len() / 8)) {
         let mut bytes = [0u8; 8];
         bytes[..rest.len()].copy_from_slice(rest);
         word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
     }
 }
 
+#[inline]
 fn copy_words_out(words: &[AtomicU64], dst: &mut [u8]) {
-    let whole = dst.len() / 8;
-    let mut chunks = dst.chunks_exact_mut(8);
+    let mut blocks = dst.chunks_exact_mut(64);
+    let mut done = 0;
+    for (block, src) in (&mut blocks).zip(words.chunks_exact(8)) {
+        if let (Ok(block), Ok(src)) = (block.try_into(), src.try_into()) {
+            load_block(block, src);
+        }
+        done += 8;
+    }
+    let (Some(words), tail) = (words.get(done..), blocks.into_remainder()) else {
+        return;
+    };
+    let whole = tail.len() / 8;
+    let mut chunks = tail.chunks_exact_mut(8);
     for (chunk, word) in (&mut chunks).zip(words) {
-        let bytes: &mut [u8; 8] = match chunk.try_into() {
-            Ok(bytes) => bytes,
-            Err(_) => continue,
-        };
-        *bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+        chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
     }
     let rest = chunks.into_remainder();
     if let (false, Some(word)) = (rest.is_empty(), words.get(whole)) {
@@ -192,50 +241,159 @@ fn copy_words_out(words: &[AtomicU64], dst: &mut [u8]) {
     }
 }
 
+/// Stores a 64-byte block into eight words (all sizes fixed: unrolled, no checks).
+#[inline]
+fn store_block(dst: &[AtomicU64; 8], block: &[u8; 64]) {
+    for (i, word) in dst.iter().enumerate() {
+        if let Ok(bytes) = <[u8; 8]>::try_from(&block[i * 8..i * 8 + 8]) {
+            word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Loads eight words into a 64-byte block, as [`store_block`] stored them.
+#[inline]
+fn load_block(block: &mut [u8; 64], src: &[AtomicU64; 8]) {
+    for (i, word) in src.iter().enumerate() {
+        block[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+    }
+}
+
+/// [`Ring::lock_receivers`] once the lock was found taken (out of line: rare; given the lock
+/// word alone, so that the caller's `Ring` need not be kept in memory for it).
+#[cold]
+#[inline(never)]
+fn lock_contended(lock: &AtomicI32, me: i32) -> Option<RecvLock<'_>> {
+    for attempt in 0..RECV_LOCK_SPINS {
+        let holder = match lock.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return Some(RecvLock(lock)),
+            Err(holder) => holder,
+        };
+        if holder != me {
+            if sys::process_alive(holder) {
+                return None;
+            }
+            if lock
+                .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Some(RecvLock(lock));
+            }
+        } else if attempt < RECV_LOCK_SPINS / 2 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    None
+}
+
+/// Out of line: [`Ring::slot`] cannot miss (see there).
+#[cold]
+#[inline(never)]
+fn slot_outside_ring() -> ! {
+    panic!("invariant: every slot of a ring lies inside the mapping")
+}
+
 /// Stores `value` unless already there (a load is cheaper than dirtying a shared line).
+#[inline]
 fn note(word: &AtomicU32, value: u32) {
     if word.load(Ordering::Relaxed) != value {
         word.store(value, Ordering::Relaxed);
     }
 }
 
-impl<'a> Ring<'a> {
-    /// The ring of mailbox `index`; `None` if the layout does not fit the mapping (the
-    /// callers checked it at creation, so this is an invariant).
-    pub(crate) fn new(map: &'a SharedMap, layout: &'a Layout, index: u32) -> Option<Self> {
-        let offset = layout.ring_offset(index);
-        let header = map.view::<RingHeader>(offset)?;
-        Some(Self {
+/// Where one ring lies in a mapping, checked once: a handle keeps these for every mailbox, so
+/// that a message does not recompute and re-check the ring's offsets (about 50 instructions
+/// per `send` and per `recv`, under callgrind, of some 600 per round trip and side).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingPlace {
+    header: usize,
+    slots: usize,
+    words: usize,
+    stride: usize,
+    mask: u64,
+    publish_every: u64,
+}
+
+impl RingPlace {
+    /// Mailbox `index`'s ring in `map`; `None` if it does not fit the mapping.
+    pub(crate) fn new(map: &SharedMap, layout: &Layout, index: u32) -> Option<Self> {
+        let header = layout.ring_offset(index);
+        let slots = layout.slots_offset(header);
+        let stride = layout.slot_stride / 8;
+        let words = stride.checked_mul(layout.slots as usize)?;
+        map.view::<RingHeader>(header)?;
+        map.words(slots, words)?;
+        (stride >= SLOT_HEADER_WORDS).then_some(Self {
             header,
-            map,
-            layout,
-            offset,
+            slots,
+            words,
+            stride,
             mask: u64::from(layout.slots) - 1,
             publish_every: (u64::from(layout.slots) / 8).clamp(1, PUBLISH_MAX),
         })
     }
 
-    fn slot(&self, pos: u64) -> (&'a SlotHeader, &'a [AtomicU64], u64) {
+    /// The ring at this place.
+    ///
+    /// # Safety
+    ///
+    /// `self` was made by [`RingPlace::new`] for this very `map`.
+    #[inline]
+    pub(crate) unsafe fn ring<'a>(&self, map: &'a SharedMap) -> Ring<'a> {
+        // SAFETY: `RingPlace::new` had `view` accept this very offset of `map` (the
+        // caller's contract), which is what the unchecked form asks.
+        let header = unsafe { map.view_unchecked::<RingHeader>(self.header) };
+        // SAFETY: as above, `words` accepted this very range of `map`.
+        let slots = unsafe { map.words_unchecked(self.slots, self.words) };
+        Ring {
+            header,
+            slots,
+            stride: self.stride,
+            mask: self.mask,
+            publish_every: self.publish_every,
+        }
+    }
+}
+
+impl<'a> Ring<'a> {
+    /// The ring of mailbox `index`; `None` if the layout does not fit the mapping. (Handles
+    /// keep [`RingPlace`]s instead.)
+    #[cfg(test)]
+    pub(crate) fn new(map: &'a SharedMap, layout: &Layout, index: u32) -> Option<Self> {
+        let place = RingPlace::new(map, layout, index)?;
+        // SAFETY: `place` was made for this very map just now.
+        Some(unsafe { place.ring(map) })
+    }
+
+    /// The slot of position `pos`, and its index in the ring.
+    #[inline]
+    fn slot(&self, pos: u64) -> (Slot<'a>, u64) {
         let index = pos & self.mask;
-        // `index < slots`, and `Layout` sized the mapping for every slot of every ring.
-        let at = self.layout.slot_offset(self.offset, index as usize);
-        let header = self
-            .map
-            .view::<SlotHeader>(at)
-            .expect("invariant: slot header inside the mapping");
-        let words = self
-            .map
-            .words(
-                at + std::mem::size_of::<SlotHeader>(),
-                self.layout.payload_words(),
-            )
-            .expect("invariant: slot payload inside the mapping");
-        (header, words, index)
+        let first = index as usize * self.stride;
+        // `index < slots` and `slots` holds `slots` strides of at least the header's words
+        // (`Ring::new`, `Layout`): never out of range.
+        let Some(([seq, claim, len], payload)) = self
+            .slots
+            .get(first..first + self.stride)
+            .and_then(<[AtomicU64]>::split_first_chunk::<SLOT_HEADER_WORDS>)
+        else {
+            slot_outside_ring()
+        };
+        let slot = Slot {
+            seq,
+            claim,
+            len,
+            payload,
+        };
+        (slot, index)
     }
 
     /// Whether position `pos`, and `spare` more after it, are free to produce into. With
     /// `fresh`, refreshes `head_cache` from the consumers' `head` when the cached copy says
     /// no; without, answers from the cached copy alone.
+    #[inline]
     fn has_room(&self, pos: u64, spare: u64, fresh: bool) -> bool {
         let slots = (self.mask + 1).saturating_sub(spare);
         let h = self.header;
@@ -255,6 +413,7 @@ impl<'a> Ring<'a> {
 
     /// Appends `msg` (the caller checked its size); `false` when the ring is full. `me` is
     /// the producer's pid, `cpu` its CPU + 1 (for the consumer's spin decision).
+    #[inline]
     pub(crate) fn push(&self, msg: &[u8], me: i32, cpu: u32) -> bool {
         self.push_with(msg, (me, cpu), 0, true)
     }
@@ -262,6 +421,7 @@ impl<'a> Ring<'a> {
     /// [`Ring::push`] only if the producers' cached copy of `head` says there is room: never
     /// reads the consumers' line. A sender that may wait tries this first, since with a full
     /// ring every fresh read of `head` takes its line from the consumer just as it stores it.
+    #[inline]
     pub(crate) fn push_cached(&self, msg: &[u8], me: i32, cpu: u32) -> bool {
         self.push_with(msg, (me, cpu), 0, false)
     }
@@ -278,6 +438,7 @@ impl<'a> Ring<'a> {
         self.push_with(msg, (me, cpu), spare, true)
     }
 
+    #[inline]
     fn push_with(&self, msg: &[u8], (me, cpu): (i32, u32), spare: u64, fresh: bool) -> bool {
         let h = self.header;
         let mut pos = h.tail.load(Ordering::Relaxed);
@@ -295,12 +456,12 @@ impl<'a> Ring<'a> {
                 Err(now) => pos = now,
             }
         }
-        let (slot, words, index) = self.slot(pos);
+        let (slot, index) = self.slot(pos);
         slot.claim.store(claim(me, pos), Ordering::Relaxed);
         note(&h.sender_cpu, cpu);
         // Sizes were checked against max_message (< u32::MAX / 2) by the caller.
-        slot.len.store(msg.len() as u32, Ordering::Relaxed);
-        copy_in(words, msg);
+        slot.len.store(msg.len() as u64, Ordering::Relaxed);
+        copy_in(slot.payload, msg);
         slot.seq
             .store(pos.wrapping_add(1).wrapping_sub(index), Ordering::Release);
         // Only a slot the consumers are done with (by the cached head: no shared line read),
@@ -316,10 +477,11 @@ impl<'a> Ring<'a> {
     /// message's stores hit lines already owned; otherwise each store waits for the
     /// consumer's copy to be invalidated, and the next reservation's locked CAS waits for
     /// those stores to drain.
+    #[inline]
     fn prefetch_for_write(&self, pos: u64) {
-        let (slot, words, _) = self.slot(pos);
-        sys::prefetch_write(&slot.seq);
-        if let Some(word) = words.get(SECOND_LINE_WORD) {
+        let (slot, _) = self.slot(pos);
+        sys::prefetch_write(slot.seq);
+        if let Some(word) = slot.payload.get(SECOND_LINE_WORD) {
             sys::prefetch_write(word);
         }
     }
@@ -328,6 +490,7 @@ impl<'a> Ring<'a> {
     /// `cpu` its CPU + 1 (for the producers' spin decision). `buf` may be overwritten even
     /// when no message is returned. [`PopError::Empty`] also when another receiver held the
     /// ring for longer than a short spin.
+    #[inline]
     pub(crate) fn pop(&self, buf: &mut [u8], me: i32, cpu: u32) -> Result<usize, PopError> {
         let Some(_lock) = self.lock_receivers(me) else {
             return Err(PopError::Empty);
@@ -336,10 +499,10 @@ impl<'a> Ring<'a> {
         // We hold the lock: `next` is ours to read and move.
         let mut pos = h.next.load(Ordering::Relaxed);
         loop {
-            let (slot, words, index) = self.slot(pos);
+            let (slot, index) = self.slot(pos);
             // Ask for the slot's second cache line together with the first, so that a
             // message spanning both costs one cross-CPU wait, not two in a row.
-            if let Some(word) = words.get(SECOND_LINE_WORD) {
+            if let Some(word) = slot.payload.get(SECOND_LINE_WORD) {
                 std::hint::black_box(word.load(Ordering::Relaxed));
             }
             let seq = slot.seq.load(Ordering::Acquire).wrapping_add(index);
@@ -360,7 +523,7 @@ impl<'a> Ring<'a> {
             let Some(out) = buf.get_mut(..wanted) else {
                 return Err(PopError::TooSmall { needed: wanted });
             };
-            copy_out(words, out);
+            copy_out(slot.payload, out);
             h.next.store(next, Ordering::Relaxed);
             if next.wrapping_sub(h.head.load(Ordering::Relaxed)) >= self.publish_every
                 || h.senders_parked.load(Ordering::Relaxed) != 0
@@ -374,6 +537,7 @@ impl<'a> Ring<'a> {
 
     /// Hands the slots before `pos` back to the producers (the caller holds the receivers'
     /// lock). Release: our reads of those slots happen before a producer reuses them.
+    #[inline]
     fn publish(&self, pos: u64) {
         if self.header.head.load(Ordering::Relaxed) != pos {
             self.header.head.store(pos, Ordering::Release);
@@ -384,30 +548,16 @@ impl<'a> Ring<'a> {
     /// thread of ours holds it (it is held only while one message is copied); from a dead
     /// process (one that died taking a message: the message stays at `head`). `None` when a
     /// live receiver keeps it.
+    #[inline]
     fn lock_receivers(&self, me: i32) -> Option<RecvLock<'a>> {
         let lock = &self.header.recv_lock;
-        for attempt in 0..RECV_LOCK_SPINS {
-            let holder = match lock.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return Some(RecvLock(lock)),
-                Err(holder) => holder,
-            };
-            if holder != me {
-                if sys::process_alive(holder) {
-                    return None;
-                }
-                if lock
-                    .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return Some(RecvLock(lock));
-                }
-            } else if attempt < RECV_LOCK_SPINS / 2 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        if lock
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Some(RecvLock(lock));
         }
-        None
+        lock_contended(lock, me)
     }
 
     /// If the head slot was reserved by a producer that died before publishing, marks it
@@ -420,7 +570,7 @@ impl<'a> Ring<'a> {
         if self.header.tail.load(Ordering::Acquire) == pos {
             return false;
         }
-        let (slot, _, index) = self.slot(pos);
+        let (slot, index) = self.slot(pos);
         let stored = slot.seq.load(Ordering::Acquire);
         if stored.wrapping_add(index) == pos.wrapping_add(1) {
             return false;
@@ -440,6 +590,7 @@ impl<'a> Ring<'a> {
     }
 
     /// Records the receiving process (cheap when unchanged: one load).
+    #[inline]
     pub(crate) fn register_receiver(&self, pid: i32) {
         if self.header.receiver_pid.load(Ordering::Relaxed) != pid {
             self.header.receiver_pid.store(pid, Ordering::Relaxed);
@@ -458,7 +609,7 @@ impl<'a> Ring<'a> {
         if h.head.load(Ordering::Relaxed) != pos {
             return false;
         }
-        let (slot, _, index) = self.slot(pos);
+        let (slot, index) = self.slot(pos);
         let stored = slot.seq.load(Ordering::Acquire);
         let previous_lap = pos
             .wrapping_add(1)
@@ -474,9 +625,11 @@ mod tests {
 
     #[test]
     fn copies_round_trip_every_tail_length() {
-        let words: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
-        for len in 0..=32 {
-            let src: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(7) ^ 0x5a).collect();
+        // Whole 64-byte blocks, then whole words, then a partial word: every mix up to 4 blocks.
+        let words: Vec<AtomicU64> = (0..32).map(|_| AtomicU64::new(0)).collect();
+        for len in 0..=256 {
+            // A pattern per length, so that a word left over from the previous length shows.
+            let src: Vec<u8> = (0..len).map(|b| ((b * 7 + len) as u8) ^ 0x5a).collect();
             copy_in(&words, &src);
             let mut dst = vec![0u8; len];
             copy_out(&words, &mut dst);
@@ -500,7 +653,7 @@ mod tests {
     fn segment(slots: usize, max: usize) -> (SharedMap, Layout) {
         use std::sync::atomic::AtomicUsize;
         static N: AtomicUsize = AtomicUsize::new(0);
-        let stride = (std::mem::size_of::<SlotHeader>() + max).next_multiple_of(128);
+        let stride = (SLOT_HEADER + max).next_multiple_of(128);
         let layout = Layout::new(0, max, slots * stride).unwrap();
         assert_eq!(layout.slots as usize, slots);
         let path = std::env::temp_dir().join(format!(
@@ -559,7 +712,7 @@ mod tests {
         // A producer reserves position 1 and dies before publishing; another publishes 2.
         let dead = 0x3fff_ffff; // above any pid_max: kill() says ESRCH
         ring.header.tail.store(2, Ordering::Relaxed);
-        let (slot, _, _) = ring.slot(1);
+        let (slot, _) = ring.slot(1);
         assert!(ring.push(b"third", 1, 1));
         assert_eq!(ring.pop(&mut buf, 1, 1), Err(PopError::Empty));
         // Not claimed yet (maybe a live producer about to): left alone.
