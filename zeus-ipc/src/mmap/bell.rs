@@ -41,7 +41,7 @@ impl Segment {
     /// the hub's mailbox, rings the bell if the hub sleeps on it.
     #[inline]
     pub(super) fn wake_receivers(&self, to: Mailbox, h: &RingHeader) {
-        wake(&h.data_futex, &h.receivers_parked);
+        wake(&h.data_futex, &h.receivers_parked, &h.data_woken);
         if let (true, Some(bell)) = (to.is_hub(), &self.bell) {
             // Same (fence-free) check as `wake`, on the same line.
             if h.bell_armed.load(Ordering::Relaxed) != 0 {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// `b"zeusring"`: says that a segment was laid out by this module.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"zeusring");
 /// Bumped on any change of the structs below or of the ring protocol.
-pub(crate) const VERSION: u32 = 7;
+pub(crate) const VERSION: u32 = 8;
 
 /// The unit of placement: a pair of 64-byte cache lines (see the module docs).
 const PAIR: usize = 128;
@@ -91,7 +91,12 @@ pub(crate) struct RingHeader {
     /// Hub endpoints sleeping in `poll` on the doorbell (`bell.rs`), apart from the futex
     /// waiters: a sender rings the bell only for these, and wakes the futex only for those.
     pub(crate) bell_armed: AtomicU32,
-    _pad_wait: [AtomicU32; 24],
+    /// 1 once a waker has woken the receivers parked on `data_futex` (0: not since the
+    /// last one announced itself); `wake` calls `FUTEX_WAKE` only when it sets it.
+    pub(crate) data_woken: AtomicU32,
+    /// The same for the senders parked on `space_futex`.
+    pub(crate) space_woken: AtomicU32,
+    _pad_wait: [AtomicU32; 22],
 }
 
 /// A slot is a run of 8-byte atomic words, written only by producers: three header words,
