@@ -94,7 +94,7 @@ pub(crate) struct RingHeader {
     /// 1 once a waker has woken the receivers parked on `data_futex` (0: not since the
     /// last one announced itself); `wake` calls `FUTEX_WAKE` only when it sets it.
     pub(crate) data_woken: AtomicU32,
-    /// The same for the senders parked on `space_futex`.
+    /// The same for the senders parked on `space_futex` (both flags: layout version 8).
     pub(crate) space_woken: AtomicU32,
     _pad_wait: [AtomicU32; 22],
 }
