@@ -234,23 +234,42 @@ mod tests {
         std::env::temp_dir().join(format!("zeus-svc-{}-{tag}.sock", std::process::id()))
     }
 
-    /// Answers every request with `size` bytes of its first byte, until `stop`.
-    fn serve(
-        svc: ServiceSocket,
-        size: usize,
+    /// A service thread answering every request with `size` bytes of its first byte; stopped
+    /// (and its socket file removed) when dropped, also when a test fails.
+    struct Server {
         stop: Arc<AtomicBool>,
-    ) -> std::thread::JoinHandle<()> {
-        std::thread::spawn(move || {
-            let mut buf = vec![0; 64];
-            while !stop.load(Ordering::Relaxed) {
-                match svc.next_request(&mut buf).unwrap() {
-                    Some(r) => {
-                        let _ = svc.reply(&r.from, &vec![buf[0]; size]);
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Server {
+        fn start(svc: ServiceSocket, size: usize) -> Self {
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            let thread = std::thread::spawn(move || {
+                let mut buf = vec![0; 64];
+                while !flag.load(Ordering::Relaxed) {
+                    match svc.next_request(&mut buf).unwrap() {
+                        Some(r) => {
+                            let _ = svc.reply(&r.from, &vec![buf[0]; size]);
+                        }
+                        None => std::thread::sleep(Duration::from_millis(1)),
                     }
-                    None => std::thread::sleep(Duration::from_millis(1)),
                 }
+            });
+            Self {
+                stop,
+                thread: Some(thread),
             }
-        })
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
     }
 
     #[test]
@@ -258,12 +277,10 @@ mod tests {
         let p = path("round");
         let svc = ServiceSocket::bind(&p).unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
-        let stop = Arc::new(AtomicBool::new(false));
-        let server = serve(svc, 3, Arc::clone(&stop));
+        let server = Server::start(svc, 3);
         let reply = request(&p, b"x", Duration::from_secs(5)).unwrap();
         assert_eq!(reply, b"xxx");
-        stop.store(true, Ordering::Relaxed);
-        server.join().unwrap();
+        drop(server);
         assert!(!p.exists(), "removed on drop");
         let gone = request(&p, b"x", Duration::from_millis(100));
         assert!(gone.is_err());
@@ -276,8 +293,7 @@ mod tests {
         let p = path("silent");
         let svc = ServiceSocket::bind(&p).unwrap();
         let size = (svc.max_reply() / 2).min(1 << 20);
-        let stop = Arc::new(AtomicBool::new(false));
-        let server = serve(svc, size, Arc::clone(&stop));
+        let server = Server::start(svc, size);
         // Together more than any one socket's send buffer may hold (`wmem_max`).
         let unread = 2 * max_datagram() / size + 8;
         let mut silent = Vec::new();
@@ -298,8 +314,7 @@ mod tests {
         let reply = request(&p, b"y", Duration::from_secs(5)).unwrap();
         assert_eq!(reply.len(), size);
         assert!(reply.iter().all(|&b| b == b'y'));
-        stop.store(true, Ordering::Relaxed);
-        server.join().unwrap();
+        drop(server);
         drop(silent);
     }
 
