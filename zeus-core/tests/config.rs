@@ -1,9 +1,7 @@
 //! Configuration: layers, provenance, and refusals that name key, value and layer.
 //! Files go through `--config` (no process environment is changed, so tests run in parallel).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-
+use crate::config_file::ConfigFile;
 use zeus_core::config::{ConfigError, ConfigOptions};
 use zeus_core::Zeus;
 
@@ -21,25 +19,8 @@ service_adapter = "echo"
 listen_port = 7001
 "#;
 
-fn write_config(body: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "zeus-core-config-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("zeus.toml");
-    std::fs::write(&path, body).unwrap();
-    path
-}
-
-fn opts(body: &str, sets: &[&str]) -> ConfigOptions {
-    ConfigOptions {
-        file: Some(write_config(body)),
-        run_dir: None,
-        overrides: sets.iter().map(|s| s.to_string()).collect(),
-    }
+fn opts(body: &str, sets: &[&str]) -> ConfigFile {
+    ConfigFile::new("config", body, sets)
 }
 
 fn refused(body: &str, sets: &[&str]) -> Vec<ConfigError> {
@@ -127,9 +108,10 @@ fn flags_win_and_are_named() {
         e.layer,
         "command-line flag --set schedulers.s.max_processes"
     );
+    let base = opts(BASE, &[]);
     let o = ConfigOptions {
         run_dir: Some("/tmp/zeus-flag-run".into()),
-        ..opts(BASE, &[])
+        ..base.opts.clone()
     };
     let p = Zeus::new().prepare(&o).unwrap();
     let e = p

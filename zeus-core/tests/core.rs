@@ -2,5 +2,6 @@
 //! options, and the scoreboard seen from two mappings.
 
 mod config;
+mod config_file;
 mod plugins;
 mod scoreboard;

@@ -3,9 +3,9 @@
 //! naming its key, value and layer; and a plugin registered by a library user.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use zeus_core::config::{ConfigError, ConfigErrors, ConfigOptions};
+use crate::config_file::ConfigFile;
+use zeus_core::config::{ConfigError, ConfigErrors};
 use zeus_core::event::Event;
 use zeus_core::plugin::{Ctx, Plugin, PluginError, PluginOptions};
 use zeus_core::Zeus;
@@ -32,22 +32,10 @@ listen_port = 7002
     )
 }
 
-fn opts(body: &str) -> (ConfigOptions, PathBuf) {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "zeus-core-plugins-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("zeus.toml");
-    std::fs::write(&path, body).unwrap();
-    let o = ConfigOptions {
-        file: Some(path.clone()),
-        run_dir: None,
-        overrides: Vec::new(),
-    };
-    (o, path)
+fn opts(body: &str) -> (ConfigFile, PathBuf) {
+    let file = ConfigFile::new("plugins", body, &[]);
+    let path = file.path();
+    (file, path)
 }
 
 fn refused_by(zeus: &Zeus, plugins: &str, manager_plugins: &str) -> (Vec<ConfigError>, PathBuf) {
