@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod app;
+pub mod clock;
 pub mod config;
 pub mod discipline;
 pub mod error;

@@ -216,18 +216,11 @@ impl Response {
 /// coarse clock (the last kernel tick, a few ms behind, no TSC read): a whole-second field
 /// needs no more, and this runs once per response.
 fn push_date(out: &mut Vec<u8>) {
-    use nix::time::{clock_gettime, ClockId};
     use std::cell::RefCell;
     thread_local! {
         static CACHE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
     }
-    let secs = match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
-        Ok(t) => u64::try_from(t.tv_sec()).unwrap_or(0),
-        Err(_) => SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    };
+    let secs = zeus_core::clock::now_ms_coarse() / 1000;
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != secs || c.1.is_empty() {

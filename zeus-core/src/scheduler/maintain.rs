@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::{plan, Bounds, Scheduler, BACKOFF_BASE, BACKOFF_MAX, VETO_HOLD};
+use crate::clock::now_ms;
 use crate::event::Event;
 use crate::scoreboard::WorkerState;
-use crate::sys::now_ms;
 
 impl Scheduler {
     /// Asks the unit at `first` to end after its tasks in hand, and remembers that we did.

@@ -22,7 +22,8 @@ use slot::{
     hdr, pack_str, unpack_str, word, HEADER_WORDS, LAYOUT_VERSION, MAGIC, SAMPLES, SLOT_WORDS,
 };
 
-use crate::sys::{now_ms, now_ms_coarse, SharedWords};
+use crate::clock::{now_ms, now_ms_coarse};
+use crate::sys::SharedWords;
 
 /// What the header records about its service.
 #[derive(Debug, Clone, Default)]

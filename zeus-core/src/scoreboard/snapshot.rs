@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::slot::hdr;
 use super::{load_str, Scoreboard, WorkerState};
-use crate::sys::now_ms;
+use crate::clock::now_ms;
 
 /// Pool limits of a service's scheduler.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
