@@ -161,8 +161,11 @@ impl Scheduler {
             self.spawn_after = Some(Instant::now() + VETO_HOLD);
             return false;
         }
+        // Counted before the fork: a worker may show itself WAITING before the fork returns
+        // here, and `zeus status` should never see it uncounted.
         for i in first..first + self.caps.unit {
             self.board.slot(i).claim(self.next_id);
+            self.board.count_spawn();
             self.next_id += 1;
         }
         match self.mpm.spawn(first, &self.body) {
@@ -172,7 +175,6 @@ impl Scheduler {
                     if !self.caps.threads {
                         self.board.slot(i).set_ids(pid, pid);
                     }
-                    self.board.count_spawn();
                 }
                 self.events.emit(Event::WorkerCreated {
                     worker_id: ids,
@@ -193,6 +195,7 @@ impl Scheduler {
             Err(e) => {
                 for i in first..first + self.caps.unit {
                     self.board.slot(i).release();
+                    self.board.uncount_spawn();
                 }
                 self.crash_streak += 1;
                 self.spawn_after = Some(Instant::now() + self.backoff());

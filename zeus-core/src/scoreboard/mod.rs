@@ -155,9 +155,14 @@ impl Scoreboard {
         self.words()[hdr::RETIRED_TASKS].fetch_add(tasks, Ordering::Relaxed);
     }
 
-    /// Counts a new worker.
+    /// Counts a new worker (before it is started, so that it never shows uncounted).
     pub fn count_spawn(&self) {
         self.words()[hdr::SPAWNED].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes back [`Scoreboard::count_spawn`] for a worker that could not be started.
+    pub fn uncount_spawn(&self) {
+        self.words()[hdr::SPAWNED].fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Marks the whole service as stopping.
