@@ -4,7 +4,8 @@
 //! `msgrcv` has no timeout. A receiver that finds its mailbox empty sleeps on its line's
 //! `epoch` with a timed `FUTEX_WAIT` instead, and takes the message with a non-blocking
 //! `msgrcv` when woken. Every send bumps `epoch` (a locked add, no system call) and calls
-//! `FUTEX_WAKE` only when the line's `waiting` count says a receiver sleeps.
+//! `FUTEX_WAKE` only when the line's `waiting` count says a receiver sleeps and no send has
+//! woken it since it announced itself (`woken`, cleared by each sleeper first).
 //!
 //! No wake-up is lost. The receiver reads `epoch`, finds the queue empty (`msgrcv`),
 //! announces itself in `waiting`, then sleeps only if `epoch` is unchanged. A message
@@ -55,7 +56,10 @@ pub(crate) struct WaitLine {
     /// Messages taken from the mailbox, bumped after each `msgrcv`: equal to `epoch` when
     /// (most likely) every message sent was taken.
     taken: AtomicU32,
-    _pad: [AtomicU32; 12],
+    /// 1 once a send has woken the sleepers (0: not since the last one announced itself):
+    /// a send calls `FUTEX_WAKE` only when it sets it, as the mmap adapter's `wake` does.
+    woken: AtomicU32,
+    _pad: [AtomicU32; 11],
 }
 
 const LINE: usize = std::mem::size_of::<WaitLine>();
@@ -124,12 +128,17 @@ impl WaitLines {
             return;
         }
         let line = self.line(mailbox);
+        // Asks for a fresh wake-up before announcing itself (the announcement orders it), so
+        // no sender can see an older wake-up and skip ours.
+        line.woken.store(0, Ordering::SeqCst);
         line.waiting.fetch_add(1, Ordering::SeqCst);
         let _ = sys::futex_wait(&line.epoch, epoch, slice);
         line.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// After a message for `mailbox` was queued: wakes its sleeping receivers, if any.
+    /// After a message for `mailbox` was queued: wakes its sleeping receivers, if any and
+    /// if no earlier send already did (a woken receiver that has not yet run would otherwise
+    /// cost every send a `FUTEX_WAKE`).
     pub(super) fn wake(&self, mailbox: Mailbox) {
         let line = self.line(mailbox);
         let cpu = cpu_tag();
@@ -137,15 +146,17 @@ impl WaitLines {
             line.sender_cpu.store(cpu, Ordering::Relaxed);
         }
         line.epoch.fetch_add(1, Ordering::SeqCst);
-        if line.waiting.load(Ordering::SeqCst) != 0 {
+        if line.waiting.load(Ordering::SeqCst) != 0 && line.woken.swap(1, Ordering::SeqCst) == 0 {
             sys::futex_wake(&line.epoch, i32::MAX);
         }
     }
 
-    /// Wakes every sleeper (the queues were removed: they will find out).
+    /// Wakes every sleeper, woken before or not (the queues were removed: they will find out).
     pub(super) fn wake_all(&self) {
         for index in 0..self.mailboxes {
-            self.wake(Mailbox::new(index as u32));
+            let line = self.line(Mailbox::new(index as u32));
+            line.epoch.fetch_add(1, Ordering::SeqCst);
+            sys::futex_wake(&line.epoch, i32::MAX);
         }
     }
 }

@@ -91,6 +91,8 @@ pub(super) struct Supervisor {
     services: Vec<Managed>,
     signals: Signals,
     control: ServiceSocket,
+    /// Where a control request is read (made once: the manager wakes often, requests rarely).
+    control_buf: Vec<u8>,
     events: EventBus,
     /// Clients waiting for a stop to finish: (service or all, where to answer).
     waiters: Vec<(Option<String>, ReplyTo)>,
@@ -115,6 +117,7 @@ impl Supervisor {
             services,
             signals,
             control,
+            control_buf: vec![0; super::control::MAX_REQUEST],
             events,
             waiters: Vec::new(),
             stopping_all: false,

@@ -10,9 +10,9 @@ use super::{State, Supervisor};
 
 impl Supervisor {
     pub(super) fn serve_control(&mut self) {
-        let mut buf = vec![0; control::MAX_REQUEST];
         loop {
-            let incoming = match self.control.next_request(&mut buf) {
+            let buf = &mut self.control_buf;
+            let incoming = match self.control.next_request(buf) {
                 Ok(Some(r)) => r,
                 Ok(None) => return,
                 Err(e) => {
