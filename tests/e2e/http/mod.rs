@@ -88,11 +88,12 @@ impl Site {
     }
 }
 
-/// A running `web` service over a `Site`.
+/// A running `web` service over a `Site`. Fields drop in order: zeus stops before the site's
+/// directory goes (a worker still logging would create `access.log` in it again).
 pub struct Web {
     pub port: u16,
-    pub site: Site,
     pub zeus: ZeusProcess,
+    pub site: Site,
 }
 
 /// Starts service `web` under `mpm` with the test settings, `extra` settings lines
